@@ -1,0 +1,1 @@
+//! forward (being written)
