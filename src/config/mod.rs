@@ -1,1 +1,470 @@
-//! config (being written)
+//! Configuration: TOML in, validated settings out.
+//!
+//! [`raw`] holds serde structs that mirror the file (`deny_unknown_fields`, defaults for
+//! everything). [`Config::from_raw`] checks them and produces the typed settings the stages
+//! read: parsed socket addresses, URIs, durations, labels. Every error names the field
+//! (`route[1].upstream`, `detect.thresholds.PHONE`) so a user can find it, and the CLI exits
+//! with status 2 on any of them (SPEC.md).
+//!
+//! The embedded default (no file) listens on 127.0.0.1:8080 and routes `/openai`, `/v1`,
+//! `/anthropic` and `/gemini` to the public APIs. `deploy/garim.example.toml` spells out every
+//! field with its default; a test keeps the two in step.
+//!
+//! This module imports no later stage: stages build their runtime objects from these settings.
+
+pub mod raw;
+
+use crate::detect::Label;
+use http::header::HeaderName;
+use http::Uri;
+use raw::RawConfig;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config {origin}: {message}")]
+    Parse { origin: String, message: String },
+    #[error("config field `{field}`: {problem}")]
+    Invalid { field: String, problem: String },
+}
+
+fn invalid(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+/// What garim does with requests under a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteMode {
+    /// Recognised APIs are masked and restored; anything else is refused (403).
+    Mask,
+    /// Everything is forwarded untouched (no detection). Opt-in per route.
+    Passthrough,
+}
+
+/// An upstream base URL, split for request building.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamUrl {
+    pub scheme: http::uri::Scheme,
+    pub authority: http::uri::Authority,
+    /// Path prefix without trailing slash ("" or "/v1").
+    pub base_path: String,
+}
+
+impl UpstreamUrl {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let uri: Uri = s.parse().map_err(|e| format!("not a URL: {e}"))?;
+        let scheme = uri.scheme().cloned().ok_or("needs a scheme (http:// or https://)")?;
+        if scheme != http::uri::Scheme::HTTP && scheme != http::uri::Scheme::HTTPS {
+            return Err(format!("scheme must be http or https, not {scheme}"));
+        }
+        let authority = uri.authority().cloned().ok_or("needs a host")?;
+        if uri.query().is_some() {
+            return Err("must not have a query string".into());
+        }
+        let base_path = uri.path().trim_end_matches('/').to_owned();
+        Ok(UpstreamUrl {
+            scheme,
+            authority,
+            base_path,
+        })
+    }
+
+    /// The upstream URI for `rest` (the request path after the route prefix, with query).
+    pub fn join(&self, rest_path_and_query: &str) -> Result<Uri, http::Error> {
+        let pq = format!("{}{}", self.base_path, rest_path_and_query);
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(if pq.is_empty() { "/".to_owned() } else { pq })
+            .build()
+    }
+
+    pub fn host(&self) -> &str {
+        self.authority.host()
+    }
+}
+
+impl std::fmt::Display for UpstreamUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://{}{}", self.scheme, self.authority, self.base_path)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Normalised: starts with '/', no trailing '/'.
+    pub prefix: String,
+    pub upstream: UpstreamUrl,
+    pub mode: RouteMode,
+}
+
+impl Route {
+    /// The rest of `path` after this route's prefix, when the prefix matches on a segment
+    /// boundary (`/openai` matches `/openai/v1/x` and `/openai`, not `/openaix`).
+    pub fn strip<'a>(&self, path: &'a str) -> Option<&'a str> {
+        let rest = path.strip_prefix(&self.prefix)?;
+        (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    pub max_body_bytes: usize,
+    pub header_read_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub tls: Option<TlsSettings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamSettings {
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+    pub pool_idle_timeout: Duration,
+    pub pool_max_idle_per_host: usize,
+    pub extra_ca_file: Option<PathBuf>,
+    pub max_response_bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct DetectSettings {
+    pub builtin_rules: bool,
+    pub rule_files: Vec<PathBuf>,
+    pub min_score: f32,
+    pub thresholds: Vec<(Label, f32)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct VaultSettings {
+    pub ttl: Duration,
+    pub max_bytes: usize,
+    pub max_values_per_conversation: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    pub file: PathBuf,
+    pub hash_key_env: String,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerSettings,
+    pub upstream: UpstreamSettings,
+    pub routes: Vec<Route>,
+    pub detect: DetectSettings,
+    pub vault: VaultSettings,
+    pub conversation_header: HeaderName,
+    pub audit: AuditSettings,
+    pub log_level: String,
+}
+
+/// Routes of the embedded default (SPEC.md).
+pub const DEFAULT_ROUTES: [(&str, &str); 4] = [
+    ("/openai", "https://api.openai.com"),
+    ("/v1", "https://api.openai.com/v1"),
+    ("/anthropic", "https://api.anthropic.com"),
+    ("/gemini", "https://generativelanguage.googleapis.com"),
+];
+
+fn ms(field: &str, v: u64) -> Result<Duration, ConfigError> {
+    if v == 0 {
+        return Err(invalid(field, "must be greater than 0"));
+    }
+    Ok(Duration::from_millis(v))
+}
+
+fn size(field: &str, v: u64) -> Result<usize, ConfigError> {
+    if v == 0 {
+        return Err(invalid(field, "must be greater than 0"));
+    }
+    usize::try_from(v).map_err(|_| invalid(field, "too large"))
+}
+
+fn parse_route(field: &str, prefix: &str, upstream: &str, mode: Option<&str>) -> Result<Route, ConfigError> {
+    if !prefix.starts_with('/') {
+        return Err(invalid(format!("{field}.prefix"), "must start with '/'"));
+    }
+    let norm = prefix.trim_end_matches('/');
+    if norm.is_empty() {
+        return Err(invalid(format!("{field}.prefix"), "must not be '/' alone (name a prefix such as /openai)"));
+    }
+    if matches!(norm, "/healthz" | "/readyz" | "/metrics") {
+        return Err(invalid(format!("{field}.prefix"), "is reserved for the gateway's own endpoints"));
+    }
+    let upstream = UpstreamUrl::parse(upstream).map_err(|p| invalid(format!("{field}.upstream"), p))?;
+    let mode = match mode.unwrap_or("mask") {
+        "mask" => RouteMode::Mask,
+        "passthrough" => RouteMode::Passthrough,
+        other => {
+            return Err(invalid(
+                format!("{field}.mode"),
+                format!("unknown mode `{other}` (expected \"mask\" or \"passthrough\")"),
+            ))
+        }
+    };
+    Ok(Route {
+        prefix: norm.to_owned(),
+        upstream,
+        mode,
+    })
+}
+
+impl Config {
+    /// The embedded default: what `garim serve` runs with no `--config`.
+    pub fn embedded_default() -> Config {
+        Config::from_raw(RawConfig::default()).expect("the embedded default is valid")
+    }
+
+    /// Reads and validates `path`, or returns the embedded default when `None`.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        match path {
+            None => Ok(Config::embedded_default()),
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_owned(),
+                    source,
+                })?;
+                Config::from_toml_str(&text, &p.display().to_string())
+            }
+        }
+    }
+
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_owned(),
+            message: e.to_string(),
+        })?;
+        Config::from_raw(raw)
+    }
+
+    pub fn from_raw(raw: RawConfig) -> Result<Config, ConfigError> {
+        let s = &raw.server;
+        let server = ServerSettings {
+            listen: s
+                .listen
+                .parse()
+                .map_err(|e| invalid("server.listen", format!("`{}` is not ADDR:PORT: {e}", s.listen)))?,
+            max_body_bytes: size("server.max_body_bytes", s.max_body_bytes)?,
+            header_read_timeout: ms("server.header_read_timeout_ms", s.header_read_timeout_ms)?,
+            shutdown_grace: ms("server.shutdown_grace_ms", s.shutdown_grace_ms)?,
+            tls: match &s.tls {
+                None => None,
+                Some(t) => {
+                    for (f, v) in [("server.tls.cert_file", &t.cert_file), ("server.tls.key_file", &t.key_file)] {
+                        if !Path::new(v).is_file() {
+                            return Err(invalid(f, format!("file `{v}` does not exist")));
+                        }
+                    }
+                    Some(TlsSettings {
+                        cert_file: t.cert_file.clone().into(),
+                        key_file: t.key_file.clone().into(),
+                    })
+                }
+            },
+        };
+        let u = &raw.upstream;
+        let upstream = UpstreamSettings {
+            connect_timeout: ms("upstream.connect_timeout_ms", u.connect_timeout_ms)?,
+            response_timeout: ms("upstream.response_timeout_ms", u.response_timeout_ms)?,
+            pool_idle_timeout: ms("upstream.pool_idle_timeout_ms", u.pool_idle_timeout_ms)?,
+            pool_max_idle_per_host: u.pool_max_idle_per_host,
+            extra_ca_file: match &u.extra_ca_file {
+                Some(f) if !Path::new(f).is_file() => {
+                    return Err(invalid("upstream.extra_ca_file", format!("file `{f}` does not exist")))
+                }
+                other => other.as_ref().map(PathBuf::from),
+            },
+            max_response_bytes: size("upstream.max_response_bytes", u.max_response_bytes)?,
+        };
+        let mut routes = Vec::new();
+        match &raw.routes {
+            None => {
+                for (p, u) in DEFAULT_ROUTES {
+                    routes.push(parse_route("route", p, u, None)?);
+                }
+            }
+            Some(rs) => {
+                for (i, r) in rs.iter().enumerate() {
+                    let route = parse_route(&format!("route[{i}]"), &r.prefix, &r.upstream, r.mode.as_deref())?;
+                    if routes.iter().any(|x: &Route| x.prefix == route.prefix) {
+                        return Err(invalid(format!("route[{i}].prefix"), format!("`{}` is given twice", route.prefix)));
+                    }
+                    routes.push(route);
+                }
+            }
+        }
+        let d = &raw.detect;
+        if !(0.0..=1.0).contains(&d.min_score) {
+            return Err(invalid("detect.min_score", "must be between 0.0 and 1.0"));
+        }
+        let mut thresholds = Vec::new();
+        for (k, v) in &d.thresholds {
+            let field = format!("detect.thresholds.{k}");
+            let label: Label = k.parse().map_err(|e: crate::detect::UnknownLabel| invalid(&field, e.to_string()))?;
+            if !(0.0..=1.0).contains(v) {
+                return Err(invalid(field, "must be between 0.0 and 1.0"));
+            }
+            thresholds.push((label, *v));
+        }
+        let rule_files: Vec<PathBuf> = d.rule_files.iter().map(PathBuf::from).collect();
+        for (i, f) in rule_files.iter().enumerate() {
+            if !f.is_file() {
+                return Err(invalid(format!("detect.rule_files[{i}]"), format!("file `{}` does not exist", f.display())));
+            }
+        }
+        if !d.builtin_rules && rule_files.is_empty() {
+            return Err(invalid("detect.builtin_rules", "is false and no rule_files are given: nothing would be detected"));
+        }
+        let v = &raw.vault;
+        let vault = VaultSettings {
+            ttl: Duration::from_secs(v.ttl_secs.max(1)),
+            max_bytes: size("vault.max_bytes", v.max_bytes)?,
+            max_values_per_conversation: if v.max_values_per_conversation == 0 {
+                return Err(invalid("vault.max_values_per_conversation", "must be greater than 0"));
+            } else {
+                v.max_values_per_conversation
+            },
+        };
+        if v.ttl_secs == 0 {
+            return Err(invalid("vault.ttl_secs", "must be greater than 0"));
+        }
+        let conversation_header = HeaderName::try_from(raw.conversation.header.to_ascii_lowercase())
+            .map_err(|e| invalid("conversation.header", format!("not a header name: {e}")))?;
+        if raw.audit.file.is_empty() {
+            return Err(invalid("audit.file", "must not be empty"));
+        }
+        Ok(Config {
+            server,
+            upstream,
+            routes,
+            detect: DetectSettings {
+                builtin_rules: d.builtin_rules,
+                rule_files,
+                min_score: d.min_score,
+                thresholds,
+            },
+            vault,
+            conversation_header,
+            audit: AuditSettings {
+                file: raw.audit.file.clone().into(),
+                hash_key_env: raw.audit.hash_key_env.clone(),
+            },
+            log_level: raw.log.level.clone(),
+        })
+    }
+
+    /// Applies the `serve` flags, which win over the file (SPEC.md).
+    pub fn apply_overrides(
+        &mut self,
+        listen: Option<&str>,
+        routes: &[String],
+        audit: Option<&str>,
+    ) -> Result<(), ConfigError> {
+        if let Some(l) = listen {
+            self.server.listen = l
+                .parse()
+                .map_err(|e| invalid("--listen", format!("`{l}` is not ADDR:PORT: {e}")))?;
+        }
+        for r in routes {
+            let (prefix, url) = r
+                .split_once('=')
+                .ok_or_else(|| invalid("--route", format!("`{r}` is not PREFIX=URL")))?;
+            let route = parse_route("--route", prefix, url, None)?;
+            self.routes.retain(|x| x.prefix != route.prefix);
+            self.routes.push(route);
+        }
+        if let Some(a) = audit {
+            if a.is_empty() {
+                return Err(invalid("--audit", "must not be empty"));
+            }
+            self.audit.file = a.into();
+        }
+        Ok(())
+    }
+
+    /// The route for `path`: the longest matching prefix.
+    pub fn route_for<'c, 'p>(&'c self, path: &'p str) -> Option<(&'c Route, &'p str)> {
+        self.routes
+            .iter()
+            .filter_map(|r| r.strip(path).map(|rest| (r, rest)))
+            .max_by_key(|(r, _)| r.prefix.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_valid_and_routes() {
+        let c = Config::embedded_default();
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+        let (r, rest) = c.route_for("/openai/v1/chat/completions").unwrap();
+        assert_eq!(r.prefix, "/openai");
+        assert_eq!(rest, "/v1/chat/completions");
+        assert_eq!(
+            r.upstream.join(rest).unwrap().to_string(),
+            "https://api.openai.com/v1/chat/completions"
+        );
+        let (r, rest) = c.route_for("/v1/chat/completions").unwrap();
+        assert_eq!(r.upstream.join(rest).unwrap().to_string(), "https://api.openai.com/v1/chat/completions");
+        assert!(c.route_for("/openaix/v1").is_none());
+        assert!(c.route_for("/").is_none());
+    }
+
+    #[test]
+    fn example_file_matches_default() {
+        let text = include_str!("../../deploy/garim.example.toml");
+        let c = Config::from_toml_str(text, "garim.example.toml").unwrap();
+        let d = Config::embedded_default();
+        assert_eq!(format!("{c:?}"), format!("{d:?}"));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            ("[server]\nlistne = \"x\"", "listne"),
+            ("[server]\nlisten = \"nope\"", "server.listen"),
+            ("[[route]]\nprefix = \"openai\"\nupstream = \"http://x\"", "route[0].prefix"),
+            ("[[route]]\nprefix = \"/a\"\nupstream = \"ftp://x\"", "route[0].upstream"),
+            ("[[route]]\nprefix = \"/a\"\nupstream = \"http://x\"\nmode = \"yolo\"", "route[0].mode"),
+            ("[detect.thresholds]\nNAME = 0.5", "detect.thresholds.NAME"),
+            ("[detect]\nmin_score = 2.0", "detect.min_score"),
+            ("[upstream]\nconnect_timeout_ms = 0", "upstream.connect_timeout_ms"),
+            ("[vault]\nttl_secs = 0", "vault.ttl_secs"),
+        ];
+        for (text, field) in cases {
+            let e = Config::from_toml_str(text, "t.toml").unwrap_err().to_string();
+            assert!(e.contains(field), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn overrides_replace_same_prefix() {
+        let mut c = Config::embedded_default();
+        c.apply_overrides(Some("127.0.0.1:0"), &["/openai=http://127.0.0.1:9000".into()], Some("a.jsonl"))
+            .unwrap();
+        let (r, _) = c.route_for("/openai/v1/chat/completions").unwrap();
+        assert_eq!(r.upstream.to_string(), "http://127.0.0.1:9000");
+        assert_eq!(c.routes.iter().filter(|r| r.prefix == "/openai").count(), 1);
+        assert!(c.apply_overrides(None, &["nope".into()], None).is_err());
+    }
+}

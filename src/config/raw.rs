@@ -1,0 +1,171 @@
+//! Raw configuration: exactly what the TOML file says, nothing checked beyond types.
+//!
+//! Every struct denies unknown fields, so a typo (`listne = ...`) is an error naming the
+//! field instead of a silently ignored setting. Every field has a default, so an empty file
+//! (or none) is the embedded default. [`super::Config::from_raw`] validates these.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    pub server: RawServer,
+    pub upstream: RawUpstream,
+    #[serde(rename = "route")]
+    pub routes: Option<Vec<RawRoute>>,
+    pub detect: RawDetect,
+    pub vault: RawVault,
+    pub conversation: RawConversation,
+    pub audit: RawAudit,
+    pub log: RawLog,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawServer {
+    pub listen: String,
+    pub max_body_bytes: u64,
+    pub header_read_timeout_ms: u64,
+    pub shutdown_grace_ms: u64,
+    pub tls: Option<RawTls>,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        RawServer {
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 10 * 1024 * 1024,
+            header_read_timeout_ms: 10_000,
+            shutdown_grace_ms: 30_000,
+            tls: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub cert_file: String,
+    pub key_file: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawUpstream {
+    pub connect_timeout_ms: u64,
+    pub response_timeout_ms: u64,
+    pub pool_idle_timeout_ms: u64,
+    pub pool_max_idle_per_host: usize,
+    pub extra_ca_file: Option<String>,
+    pub max_response_bytes: u64,
+}
+
+impl Default for RawUpstream {
+    fn default() -> Self {
+        RawUpstream {
+            connect_timeout_ms: 5_000,
+            response_timeout_ms: 300_000,
+            pool_idle_timeout_ms: 90_000,
+            pool_max_idle_per_host: 64,
+            extra_ca_file: None,
+            max_response_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub prefix: String,
+    pub upstream: String,
+    #[serde(default)]
+    pub mode: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawDetect {
+    /// Rule pack files to load in addition to (or, with `builtin_rules = false`, instead of)
+    /// the built-in packs.
+    pub rule_files: Vec<String>,
+    pub builtin_rules: bool,
+    /// Findings scoring below this are dropped, unless `thresholds` says otherwise per label.
+    pub min_score: f32,
+    pub thresholds: BTreeMap<String, f32>,
+}
+
+impl Default for RawDetect {
+    fn default() -> Self {
+        RawDetect {
+            rule_files: Vec::new(),
+            builtin_rules: true,
+            min_score: 0.5,
+            thresholds: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawVault {
+    pub ttl_secs: u64,
+    pub max_bytes: u64,
+    pub max_values_per_conversation: usize,
+}
+
+impl Default for RawVault {
+    fn default() -> Self {
+        RawVault {
+            ttl_secs: 3600,
+            max_bytes: 64 * 1024 * 1024,
+            max_values_per_conversation: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConversation {
+    pub header: String,
+}
+
+impl Default for RawConversation {
+    fn default() -> Self {
+        RawConversation {
+            header: "x-garim-conversation".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAudit {
+    pub file: String,
+    /// Name of the environment variable holding the key for the audit's value hashes (hex or
+    /// any string of ≥ 16 bytes). Unset: a random key per process.
+    pub hash_key_env: String,
+}
+
+impl Default for RawAudit {
+    fn default() -> Self {
+        RawAudit {
+            file: "./garim-audit.jsonl".into(),
+            hash_key_env: "GARIM_AUDIT_KEY".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLog {
+    pub level: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        RawLog {
+            level: "info".into(),
+        }
+    }
+}
