@@ -1,1 +1,210 @@
-fn main() {}
+//! The `garim` command line: `serve`, `scan`, `mask` and `eval` (SPEC.md).
+//!
+//! This file only parses arguments and wires the library together; `anyhow` is used here and
+//! nowhere else. Exit status: 0 on success, 2 on bad usage or bad config (clap's own usage
+//! errors are 2 as well), 1 on any other failure.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use garim::config::Config;
+use garim::pipeline::{Gateway, StartError};
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "garim", version, about = "Privacy gateway for LLM traffic: masks personal data before it leaves, restores it in the answer.")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the gateway (embedded default when no --config is given).
+    Serve {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// ADDR:PORT to listen on (port 0 picks a free one; the `listening on` line tells which).
+        #[arg(long)]
+        listen: Option<String>,
+        /// PREFIX=URL: send everything under PREFIX/ to URL (repeatable).
+        #[arg(long = "route")]
+        routes: Vec<String>,
+        /// Audit log file (JSON lines).
+        #[arg(long)]
+        audit: Option<String>,
+    },
+    /// Print the findings in a text, line by line.
+    Scan {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// One JSON object per input line, with code-point offsets.
+        #[arg(long)]
+        json: bool,
+        /// Input file, or `-` / nothing for standard input.
+        input: Option<PathBuf>,
+    },
+    /// Print the text with every finding replaced by its placeholder, line by line.
+    Mask {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        input: Option<PathBuf>,
+    },
+}
+
+/// Failure classes that decide the exit status.
+enum Failure {
+    Usage(anyhow::Error),
+    Other(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::Other(e.into())
+    }
+}
+
+fn load_config(path: Option<&PathBuf>) -> Result<Config, Failure> {
+    Config::load(path.map(PathBuf::as_path)).map_err(|e| Failure::Usage(e.into()))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Serve { config, listen, routes, audit } => serve(config, listen, routes, audit),
+        Cmd::Scan { config, json, input } => scan(config, json, input),
+        Cmd::Mask { config, input } => mask(config, input),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(e)) => {
+            eprintln!("garim: {e:#}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(e)) => {
+            eprintln!("garim: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn serve(config: Option<PathBuf>, listen: Option<String>, routes: Vec<String>, audit: Option<String>) -> Result<(), Failure> {
+    let mut cfg = load_config(config.as_ref())?;
+    cfg.apply_overrides(listen.as_deref(), &routes, audit.as_deref())
+        .map_err(|e| Failure::Usage(e.into()))?;
+    garim::telemetry::init_tracing(&cfg.log_level);
+    let cfg = Arc::new(cfg);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let gateway = Gateway::from_config(cfg.clone()).map_err(|e| match e {
+            StartError::Config(m) => Failure::Usage(anyhow::anyhow!(m)),
+            StartError::Io(m) => Failure::Other(anyhow::anyhow!(m)),
+        })?;
+        let tls = match &cfg.server.tls {
+            Some(t) => Some(garim::server::tls_acceptor(&t.cert_file, &t.key_file).map_err(|e| Failure::Usage(e.into()))?),
+            None => None,
+        };
+        let listener = garim::server::bind(cfg.server.listen).await?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "listening on {addr}")?;
+            out.flush()?;
+        }
+        tracing::info!(%addr, tls = tls.is_some(), routes = cfg.routes.len(), "garim ready");
+        let server = garim::server::Server::new(Arc::new(gateway));
+        server.serve(listener, tls, shutdown_signal()).await;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn open_input(input: Option<&PathBuf>) -> Result<Box<dyn BufRead>, Failure> {
+    match input {
+        None => Ok(Box::new(std::io::stdin().lock())),
+        Some(p) if p.as_os_str() == "-" => Ok(Box::new(std::io::stdin().lock())),
+        Some(p) => {
+            let f = std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?;
+            Ok(Box::new(std::io::BufReader::new(f)))
+        }
+    }
+}
+
+fn engine(config: Option<&PathBuf>) -> Result<garim::detect::Engine, Failure> {
+    let cfg = load_config(config)?;
+    garim::detect::build_engine(&cfg.detect).map_err(|e| Failure::Usage(e.into()))
+}
+
+fn scan(config: Option<PathBuf>, json: bool, input: Option<PathBuf>) -> Result<(), Failure> {
+    let engine = engine(config.as_ref())?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for line in open_input(input.as_ref())?.lines() {
+        let line = line.context("reading input")?;
+        let findings = engine.detect(&line)?;
+        if json {
+            let offsets: Vec<usize> = findings.iter().flat_map(|f| [f.start, f.end]).collect();
+            let chars = garim::detect::byte_to_char_offsets(&line, &offsets);
+            let spans: Vec<serde_json::Value> = findings
+                .iter()
+                .zip(chars.chunks(2))
+                .map(|(f, c)| {
+                    serde_json::json!({
+                        "start": c[0], "end": c[1], "label": f.label.as_str(),
+                        "subtype": f.subtype, "detector": f.detector, "score": f.score,
+                    })
+                })
+                .collect();
+            writeln!(out, "{}", serde_json::json!({ "spans": spans }))?;
+        } else {
+            for f in &findings {
+                // The finding's own text is the point of `scan`: the user ran it on their data.
+                writeln!(
+                    out,
+                    "{}-{}\t{}\t{}\t{:.2}\t{}",
+                    f.start,
+                    f.end,
+                    f.label,
+                    f.subtype.as_deref().unwrap_or("-"),
+                    f.score,
+                    &line[f.start..f.end]
+                )?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn mask(config: Option<PathBuf>, input: Option<PathBuf>) -> Result<(), Failure> {
+    let engine = engine(config.as_ref())?;
+    let rt = tokio::runtime::Builder::new_current_thread().build()?;
+    let vault = garim::mask::MemoryVault::new(std::time::Duration::from_secs(86_400), usize::MAX, usize::MAX);
+    let conv = garim::mask::ConversationId("cli".into());
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for line in open_input(input.as_ref())?.lines() {
+        let line = line.context("reading input")?;
+        let findings = engine.detect(&line)?;
+        let pairs: Vec<_> = findings.iter().map(|f| (f.label, &line[f.start..f.end])).collect();
+        let assigned = rt.block_on(garim::mask::Vault::assign(&vault, &conv, &pairs))?;
+        writeln!(out, "{}", garim::mask::apply(&line, &findings, &assigned.placeholders))?;
+    }
+    out.flush()?;
+    Ok(())
+}
