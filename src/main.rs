@@ -52,6 +52,24 @@ enum Cmd {
         config: Option<PathBuf>,
         input: Option<PathBuf>,
     },
+    /// Score the configured detectors on span corpora (JSON Lines, SPEC.md).
+    Eval {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// strict: same start, end and label; overlap: any overlap with the same label.
+        #[arg(long = "match", value_enum, default_value = "strict")]
+        match_mode: MatchArg,
+        #[arg(long)]
+        json: bool,
+        #[arg(required = true)]
+        corpora: Vec<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum MatchArg {
+    Strict,
+    Overlap,
 }
 
 /// Failure classes that decide the exit status.
@@ -76,6 +94,7 @@ fn main() -> ExitCode {
         Cmd::Serve { config, listen, routes, audit } => serve(config, listen, routes, audit),
         Cmd::Scan { config, json, input } => scan(config, json, input),
         Cmd::Mask { config, input } => mask(config, input),
+        Cmd::Eval { config, match_mode, json, corpora } => eval(config, match_mode, json, corpora),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -206,5 +225,27 @@ fn mask(config: Option<PathBuf>, input: Option<PathBuf>) -> Result<(), Failure> 
         writeln!(out, "{}", garim::mask::apply(&line, &findings, &assigned.placeholders))?;
     }
     out.flush()?;
+    Ok(())
+}
+
+fn eval(config: Option<PathBuf>, mode: MatchArg, json: bool, corpora: Vec<PathBuf>) -> Result<(), Failure> {
+    use garim::detect::eval::{evaluate, MatchMode};
+    let engine = engine(config.as_ref())?;
+    let mode = match mode {
+        MatchArg::Strict => MatchMode::Strict,
+        MatchArg::Overlap => MatchMode::Overlap,
+    };
+    let paths: Vec<&std::path::Path> = corpora.iter().map(PathBuf::as_path).collect();
+    let report = evaluate(&engine, &paths, mode)?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string(&report)?)?;
+    } else {
+        writeln!(out, "{} docs, {} chars, {:.3} s detection", report.docs, report.chars, report.seconds)?;
+        writeln!(out, "{:<16} {:>6} {:>6} {:>6} {:>9} {:>9} {:>9}", "label", "tp", "fp", "fn", "precision", "recall", "f1")?;
+        for (label, s) in report.labels.iter().map(|(l, s)| (l.as_str(), s)).chain([("micro", &report.micro)]) {
+            writeln!(out, "{label:<16} {:>6} {:>6} {:>6} {:>9.4} {:>9.4} {:>9.4}", s.tp, s.fp, s.fn_, s.precision, s.recall, s.f1)?;
+        }
+    }
     Ok(())
 }

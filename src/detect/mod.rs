@@ -14,6 +14,7 @@
 //! kilobyte and run inline; model-based detectors (NER) must run on their own worker pool,
 //! never on the async runtime's threads.
 
+pub mod eval;
 pub mod regex;
 
 use std::borrow::Cow;
