@@ -1,0 +1,3 @@
+//! Shared pieces of the benchmarks.
+#![allow(dead_code)]
+pub mod mock_upstream;

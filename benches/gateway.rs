@@ -1,0 +1,95 @@
+//! End-to-end overhead of the gateway, against a direct call to the same upstream in the same
+//! run (the baseline), plus the per-stage costs.
+//!
+//! * `chat_2kb_json/{direct,via_garim}`: a 2 KB chat request with five findings, JSON answer.
+//! * `chat_2kb_sse_first_byte/{direct,via_garim}`: the same with `"stream": true`, timed to
+//!   the first byte of the body (time-to-first-token as a client sees it).
+//! * `stages/*`: detection on the 2 KB prompt, mask+restore of the JSON answer, SSE restore.
+//!
+//! The gateway runs in-process (the real library stack: server, pipeline, client) on port 0;
+//! the upstream is `common::mock_upstream`. Run: `cargo bench --bench gateway`.
+
+mod common;
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, Criterion};
+use garim::config::Config;
+use garim::pipeline::Gateway;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use std::sync::Arc;
+
+type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+async fn post(client: &HttpClient, url: &str, body: &str, first_byte_only: bool) -> Bytes {
+    let req = http::Request::post(url)
+        .header("content-type", "application/json")
+        .header("authorization", "Bearer bench")
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .unwrap();
+    let resp = client.request(req).await.expect("request");
+    assert!(resp.status().is_success(), "status {}", resp.status());
+    let mut body = resp.into_body();
+    if first_byte_only {
+        let first = body.frame().await.expect("a first frame").expect("frame").into_data().unwrap_or_default();
+        // Drain the rest so the connection goes back to the pool.
+        while body.frame().await.is_some() {}
+        return first;
+    }
+    body.collect().await.expect("body").to_bytes()
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let (direct, via, gateway) = rt.block_on(async {
+        let up = common::mock_upstream::spawn("127.0.0.1:0".parse().unwrap()).await;
+        let mut cfg = Config::embedded_default();
+        cfg.apply_overrides(Some("127.0.0.1:0"), &[format!("/openai=http://{up}")], Some(audit.to_str().unwrap()))
+            .unwrap();
+        let gw = Arc::new(Gateway::from_config(Arc::new(cfg)).unwrap());
+        let listener = garim::server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = garim::server::Server::new(gw.clone());
+        tokio::spawn(server.serve(listener, None, std::future::pending()));
+        (
+            format!("http://{up}/v1/chat/completions"),
+            format!("http://{addr}/openai/v1/chat/completions"),
+            gw,
+        )
+    });
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let json_body = common::mock_upstream::chat_request_2kb(false);
+    let sse_body = common::mock_upstream::chat_request_2kb(true);
+
+    // Guard: the gateway must really mask and restore, or the figures mean nothing.
+    rt.block_on(async {
+        let out = post(&client, &via, &json_body, false).await;
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.contains("kim.minsu@example.com") && text.contains("900101-1234568"), "not restored: {text}");
+    });
+
+    let mut g = c.benchmark_group("chat_2kb_json");
+    for (name, url) in [("direct", &direct), ("via_garim", &via)] {
+        g.bench_function(name, |b| b.to_async(&rt).iter(|| post(&client, url, &json_body, false)));
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("chat_2kb_sse_first_byte");
+    for (name, url) in [("direct", &direct), ("via_garim", &via)] {
+        g.bench_function(name, |b| b.to_async(&rt).iter(|| post(&client, url, &sse_body, true)));
+    }
+    g.finish();
+
+    let prompt: serde_json::Value = serde_json::from_str(&json_body).unwrap();
+    let text = prompt["messages"][1]["content"].as_str().unwrap().to_owned();
+    let mut g = c.benchmark_group("stages");
+    g.throughput(criterion::Throughput::Bytes(text.len() as u64));
+    g.bench_function("detect_2kb", |b| b.iter(|| gateway.engine.detect(&text).unwrap()));
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
