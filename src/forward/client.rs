@@ -240,9 +240,22 @@ mod tests {
                 .unwrap_or("-"),
             req.version()
         );
+        let gzip = req.headers().contains_key("x-reply-gzip");
         let body = req.into_body().collect().await?.to_bytes();
         let mut out = head.into_bytes();
         out.extend_from_slice(&body);
+        if gzip {
+            use tokio::io::AsyncReadExt;
+            let mut packed = Vec::new();
+            async_compression::tokio::bufread::GzipEncoder::new(out.as_slice())
+                .read_to_end(&mut packed)
+                .await
+                .unwrap();
+            return Ok(Response::builder()
+                .header(header::CONTENT_ENCODING, "gzip")
+                .body(Full::new(Bytes::from(packed)))
+                .unwrap());
+        }
         Ok(Response::builder()
             .status(StatusCode::CREATED)
             .header("x-upstream", "echo")
@@ -336,6 +349,28 @@ mod tests {
                 format!("POST /v1/chat/completions host={addr} version=HTTP/1.1\n{{\"n\":1}}")
             );
         }
+    }
+
+    #[tokio::test]
+    async fn compressed_answer_decodes_from_incoming() {
+        let addr = spawn_plain_server().await;
+        let client = UpstreamClient::new(&settings(None)).unwrap();
+        let mut req = post(format!("http://{addr}/v1/responses"), "안녕 [EMAIL_1]");
+        req.headers_mut()
+            .insert("x-reply-gzip", http::HeaderValue::from_static("1"));
+        let resp = client.send(req).await.unwrap();
+        let ce = resp
+            .headers()
+            .get(header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        assert_eq!(ce.as_deref(), Some("gzip"));
+        let body = crate::forward::collect_decoded(ce.as_deref(), resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let text = std::str::from_utf8(&body).unwrap();
+        assert!(text.starts_with("POST /v1/responses "), "{text}");
+        assert!(text.ends_with("\n안녕 [EMAIL_1]"), "{text}");
     }
 
     #[tokio::test]
