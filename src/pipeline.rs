@@ -624,7 +624,7 @@ impl Sinks<'_> {
             self.metrics.restored(&rec.route, restored);
         }
         self.audit.record(AuditEvent {
-            time: crate::audit::now_rfc3339(),
+            time: crate::audit::timestamp_now(),
             request_id: rec.request_id.clone(),
             client: rec.client.clone(),
             route: rec.route.clone(),

@@ -95,7 +95,7 @@ impl Server {
                     let mut r = Response::new(full(self.gateway.metrics.encode()));
                     r.headers_mut().insert(
                         CONTENT_TYPE,
-                        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                        HeaderValue::from_static(crate::telemetry::METRICS_CONTENT_TYPE),
                     );
                     return r;
                 }
