@@ -9,8 +9,9 @@
 //! upstream sees exactly what the client sent, minus the sensitive values. The crate enables
 //! serde_json's `preserve_order` and `arbitrary_precision`, so a body parsed with
 //! [`parse_body`], visited with an identity rewriter and serialised with `serde_json::to_vec`
-//! equals the compact serialisation of the original (string escapes are normalised, duplicate
-//! keys collapse to the last one, as every JSON reader upstream would read them).
+//! equals the compact serialisation of the original: every digit of every number is kept (no
+//! float rounding); only the exponent marker is normalised (`1.0E10` -> `1.0e+10`), string
+//! escapes are normalised (`\u00e9` -> `é`), and duplicate keys collapse to the last one.
 //!
 //! Visiting order is deterministic: a first pass may collect the texts and a second pass write
 //! the replacements in the same order.
@@ -808,7 +809,7 @@ mod tests {
             format!("{{\"messages\": [\"{secret}\" \"x\"]}}"),
             format!("{{\"{secret}\": tru}}"),
             format!("{{\"m\": \"{secret}"),
-            format!("{secret}"),
+            secret.to_string(),
             format!("{{\"a\": 1}} {secret}"),
         ] {
             match parse_body(bad.as_bytes()) {
@@ -832,6 +833,85 @@ mod tests {
             }
         }
         assert!(parse_body(b"{}").is_ok());
+    }
+
+    #[test]
+    fn numbers_and_strings_keep_their_spelling() {
+        // Digits are kept exactly (no float rounding); serde_json only normalises the exponent
+        // marker (`e`, explicit sign) and string escapes.
+        let body = r#"{"a": 1.0e10, "b": 0.1000, "c": -0, "d": 12345678901234567890123, "e": "\u00e9 한국어 \ud83d\ude00", "f": [1E-7]}"#;
+        let out = serde_json::to_string(&parse_body(body.as_bytes()).unwrap()).unwrap();
+        assert_eq!(
+            out,
+            "{\"a\":1.0e+10,\"b\":0.1000,\"c\":-0,\"d\":12345678901234567890123,\"e\":\"é 한국어 😀\",\"f\":[1e-7]}"
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_keep_the_last_value_only() {
+        // The rebuilt body must be what is forwarded: it holds only the value that was scanned.
+        let mut v = parse_body(
+            br#"{"messages":[{"role":"user","content":"first"}],"messages":[{"role":"user","content":"second"}]}"#,
+        )
+        .unwrap();
+        let mut seen = Vec::new();
+        visit_texts(ApiKind::OpenAiChat, &mut v, &mut |s: &mut String| {
+            seen.push(s.clone())
+        })
+        .unwrap();
+        assert_eq!(seen, ["second"]);
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            r#"{"messages":[{"role":"user","content":"second"}]}"#
+        );
+    }
+
+    proptest::proptest! {
+        /// Unknown fields of any shape, next to the known ones, survive an identity visit and
+        /// are never visited.
+        #[test]
+        fn unknown_fields_are_untouched(extra in arb_json(3), key in "[a-z_]{1,12}") {
+            proptest::prop_assume!(!["messages", "model", "prediction", "input", "instructions",
+                "prompt", "system", "contents", "systemInstruction", "system_instruction",
+                "generateContentRequest", "generate_content_request", "content", "title",
+                "requests"].contains(&key.as_str()));
+            let bodies = [
+                (ApiKind::OpenAiChat, serde_json::json!({"messages": [{"role": "user", "content": "T"}]})),
+                (ApiKind::OpenAiResponses, serde_json::json!({"input": "T"})),
+                (ApiKind::OpenAiEmbeddings, serde_json::json!({"input": ["T"]})),
+                (ApiKind::AnthropicMessages, serde_json::json!({"system": "T", "messages": []})),
+                (ApiKind::GeminiGenerate, serde_json::json!({"contents": [{"parts": [{"text": "T"}]}]})),
+                (ApiKind::GeminiEmbedContent, serde_json::json!({"content": {"parts": [{"text": "T"}]}})),
+            ];
+            for (kind, mut body) in bodies {
+                body.as_object_mut().unwrap().insert(key.clone(), extra.clone());
+                let before = serde_json::to_vec(&body).unwrap();
+                let mut body = parse_body(&before).unwrap();
+                let mut seen = Vec::new();
+                visit_texts(kind, &mut body, &mut |s: &mut String| seen.push(s.clone())).unwrap();
+                proptest::prop_assert_eq!(&seen, &["T".to_owned()]);
+                proptest::prop_assert_eq!(serde_json::to_vec(&body).unwrap(), before);
+            }
+        }
+    }
+
+    fn arb_json(depth: u32) -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            "-?[1-9][0-9]{0,4}\\.[0-9]{1,5}([eE][-+]?[0-9]{1,2})?"
+                .prop_map(|n| serde_json::from_str::<Value>(&n).unwrap()),
+            "\\PC{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(depth, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::vec(("\\PC{0,6}", inner), 0..4)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
     }
 
     #[test]
