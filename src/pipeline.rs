@@ -173,18 +173,6 @@ pub fn full(b: impl Into<Bytes>) -> Body {
     Full::new(b.into()).map_err(|never| match never {}).boxed()
 }
 
-/// Guesses which API family a path belongs to, for the shape of an error about a path the
-/// gateway did not recognise.
-pub fn guess_family(path: &str) -> ApiFamily {
-    if path.contains("anthropic") || path.contains("/messages") {
-        ApiFamily::Anthropic
-    } else if path.contains("gemini") || path.contains("/v1beta") || path.contains(":generateContent") {
-        ApiFamily::Gemini
-    } else {
-        ApiFamily::OpenAi
-    }
-}
-
 /// Everything one request needs: built once at start-up.
 pub struct Gateway {
     pub config: Arc<Config>,
@@ -301,7 +289,7 @@ impl Gateway {
             let prefixes = self.config.routes.iter().map(|r| r.prefix.as_str()).collect::<Vec<_>>().join(", ");
             let err = GatewayError::NoRoute(prefixes);
             self.metrics.request("none", "none", err.status().as_u16());
-            return error_response(guess_family(&path), &err);
+            return error_response(api::guess_family(&path, req.headers()), &err);
         };
         let route = route.clone();
         let rest = rest.to_owned();
@@ -319,6 +307,7 @@ impl Gateway {
             upstream_time: None,
             streamed: false,
         };
+        let family = api::guess_family(&rest, req.headers());
         if route.mode == RouteMode::Passthrough {
             rec.api = "passthrough".into();
             return match self.passthrough(req, &route, &rest, &mut rec).await {
@@ -326,13 +315,13 @@ impl Gateway {
                     self.finish(&rec, "passthrough", resp.status().as_u16(), None, 0, 0);
                     resp
                 }
-                Err(e) => self.fail(guess_family(&path), &rec, e),
+                Err(e) => self.fail(family, &rec, e),
             };
         }
         let Some(kind) = api::recognize(req.method(), &rest) else {
             let err = GatewayError::UnknownApi { method: req.method().to_string(), path };
             self.metrics.blocked(&rec.route, err.code());
-            return self.fail(guess_family(&rest), &rec, err);
+            return self.fail(family, &rec, err);
         };
         rec.api = kind.name().to_owned();
         match self.masked(req, &route, &rest, kind, &mut rec).await {
@@ -451,9 +440,11 @@ impl Gateway {
         };
 
         let n_findings: usize = findings.iter().map(Vec::len).sum();
-        let (upstream_body, mapping) = if n_findings == 0 {
-            // Nothing to mask: the original bytes go upstream untouched.
-            (raw, self.vault.mapping(&conv).await?)
+        // The body is always re-encoded from what was scanned, even with nothing to mask: the
+        // original bytes could hold a duplicate key whose unscanned copy an upstream parser
+        // might pick (serde_json keeps the last one, others the first).
+        let mapping = if n_findings == 0 {
+            self.vault.mapping(&conv).await?
         } else {
             let pairs: Vec<(Label, &str)> = texts
                 .iter()
@@ -488,9 +479,11 @@ impl Gateway {
                     *s = m;
                 }
             })?;
-            let bytes = serde_json::to_vec(&body).map_err(|e| GatewayError::Internal(format!("re-encoding the body: {e}")))?;
-            (Bytes::from(bytes), assigned.mapping)
+            assigned.mapping
         };
+        let upstream_body = Bytes::from(
+            serde_json::to_vec(&body).map_err(|e| GatewayError::Internal(format!("re-encoding the body: {e}")))?,
+        );
         let up = self.upstream_request(&parts, route, rest, upstream_body)?;
         self.respond(up, kind, stream, mapping, rec).await
     }
