@@ -137,7 +137,12 @@ fn plan_chat(v: &Value) -> Plan {
                 if delta.get(field).is_some_and(Value::is_string) {
                     p.deltas.push(DeltaLoc {
                         key: key(kind, i, 0),
-                        path: vec![Seg::K("choices"), Seg::I(pos), Seg::K("delta"), Seg::K(field)],
+                        path: vec![
+                            Seg::K("choices"),
+                            Seg::I(pos),
+                            Seg::K("delta"),
+                            Seg::K(field),
+                        ],
                         escape: Escape::None,
                     });
                 }
@@ -280,7 +285,15 @@ fn plan_gemini(v: &Value) -> Plan {
                 if part.get("text").is_some_and(Value::is_string) {
                     let thought = part.get("thought").and_then(Value::as_bool) == Some(true);
                     p.deltas.push(DeltaLoc {
-                        key: key(if thought { Kind::Thought } else { Kind::Content }, k, 0),
+                        key: key(
+                            if thought {
+                                Kind::Thought
+                            } else {
+                                Kind::Content
+                            },
+                            k,
+                            0,
+                        ),
                         path: vec![
                             Seg::K("candidates"),
                             Seg::I(cpos),
@@ -443,7 +456,10 @@ mod tests {
         );
         assert_eq!(get(&v, &p.deltas[2].path), Some(&json!("{")));
         assert_eq!(p.endings, [Ending::Group(1)]);
-        let p = plan(StreamFormat::OpenAiChat, &json!({"choices":[{"index":0,"delta":{"content":null},"finish_reason":null}]}));
+        let p = plan(
+            StreamFormat::OpenAiChat,
+            &json!({"choices":[{"index":0,"delta":{"content":null},"finish_reason":null}]}),
+        );
         assert!(p.deltas.is_empty() && p.endings.is_empty());
     }
 
@@ -465,12 +481,18 @@ mod tests {
         let p = plan(StreamFormat::OpenAiResponses, &v);
         assert_eq!(p.deltas[0].key, key(Kind::Content, 1, 2));
         let v = json!({"type":"response.function_call_arguments.delta","item_id":"fc_1","output_index":3,"delta":"{"});
-        assert_eq!(plan(StreamFormat::OpenAiResponses, &v).deltas[0].escape, Escape::Json);
+        assert_eq!(
+            plan(StreamFormat::OpenAiResponses, &v).deltas[0].escape,
+            Escape::Json
+        );
         let v = json!({"type":"response.output_text.done","output_index":1,"content_index":2,"text":"x"});
         let p = plan(StreamFormat::OpenAiResponses, &v);
         assert!(p.deltas.is_empty());
         assert_eq!(p.endings, [Ending::Key(key(Kind::Content, 1, 2))]);
-        let p = plan(StreamFormat::OpenAiResponses, &json!({"type":"response.completed","response":{}}));
+        let p = plan(
+            StreamFormat::OpenAiResponses,
+            &json!({"type":"response.completed","response":{}}),
+        );
         assert_eq!(p.endings, [Ending::All]);
     }
 
@@ -478,10 +500,19 @@ mod tests {
     fn anthropic_and_gemini_plans() {
         let v = json!({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"a"}});
         let p = plan(StreamFormat::Anthropic, &v);
-        assert_eq!((p.deltas[0].key, p.deltas[0].escape), (key(Kind::ToolArgs, 1, 0), Escape::Json));
-        let p = plan(StreamFormat::Anthropic, &json!({"type":"content_block_stop","index":1}));
+        assert_eq!(
+            (p.deltas[0].key, p.deltas[0].escape),
+            (key(Kind::ToolArgs, 1, 0), Escape::Json)
+        );
+        let p = plan(
+            StreamFormat::Anthropic,
+            &json!({"type":"content_block_stop","index":1}),
+        );
         assert_eq!(p.endings, [Ending::Group(1)]);
-        let p = plan(StreamFormat::Anthropic, &json!({"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"x"}}));
+        let p = plan(
+            StreamFormat::Anthropic,
+            &json!({"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"x"}}),
+        );
         assert!(p.deltas.is_empty());
 
         let v = json!({"candidates":[{"content":{"parts":[{"text":"a","thought":true},{"text":"b"}],"role":"model"},"index":0,"finishReason":"STOP"}],"usageMetadata":{"x":1},"modelVersion":"g"});

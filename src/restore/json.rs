@@ -36,7 +36,11 @@ pub(crate) fn restore_value(
 ) -> bool {
     match v {
         Value::String(s) => {
-            let esc = if json_source { Escape::Json } else { Escape::None };
+            let esc = if json_source {
+                Escape::Json
+            } else {
+                Escape::None
+            };
             match restore_str(s, mapping, esc, stats) {
                 Cow::Borrowed(_) => false,
                 Cow::Owned(n) => {
@@ -71,9 +75,12 @@ pub(crate) fn restore_value(
 /// Restores object keys, keeping their order. Rare (a model writing a placeholder as a key).
 fn restore_keys(o: &mut Map<String, Value>, mapping: &Mapping, stats: &mut RestoreStats) -> bool {
     let mut probe = RestoreStats::default();
-    let any = o
-        .keys()
-        .any(|k| matches!(restore_str(k, mapping, Escape::None, &mut probe), Cow::Owned(_)));
+    let any = o.keys().any(|k| {
+        matches!(
+            restore_str(k, mapping, Escape::None, &mut probe),
+            Cow::Owned(_)
+        )
+    });
     if !any {
         // still count unresolved placeholders in keys
         *stats += probe;
@@ -135,20 +142,37 @@ mod tests {
     fn openai_chat_completion() {
         let body = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1712345678,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"[PERSON_1]님의 메일은 [EMAIL_1]입니다.","tool_calls":[{"id":"call_1","type":"function","function":{"name":"send","arguments":"{\"to\":\"[EMAIL_1]\",\"pw\":\"[SECRET_1]\",\"where\":\"[LOCATION_2]\"}"}}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":10,"completion_tokens":20,"total_tokens":30},"price":0.1000000000000000055511151231257827}"#;
         let (out, st) = run(body.as_bytes());
-        assert_eq!(st, RestoreStats { restored: 5, unresolved: 0 });
+        assert_eq!(
+            st,
+            RestoreStats {
+                restored: 5,
+                unresolved: 0
+            }
+        );
         let v: Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(v["choices"][0]["message"]["content"], "김민수님의 메일은 kim.minsu@example.co.kr입니다.");
-        let args: Value =
-            serde_json::from_str(v["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"].as_str().unwrap())
-                .expect("arguments stay valid JSON");
+        assert_eq!(
+            v["choices"][0]["message"]["content"],
+            "김민수님의 메일은 kim.minsu@example.co.kr입니다."
+        );
+        let args: Value = serde_json::from_str(
+            v["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]
+                .as_str()
+                .unwrap(),
+        )
+        .expect("arguments stay valid JSON");
         assert_eq!(
             args,
             json!({"to": "kim.minsu@example.co.kr", "pw": "p\"a\\ss\nw\tord\r\ndata: x\u{1}", "where": "서울 \"강남\" [EMAIL_1]"})
         );
         // key order and exact numbers survive
         let s = String::from_utf8(out).unwrap();
-        assert!(s.starts_with(r#"{"id":"chatcmpl-1","object":"chat.completion","created":1712345678,"model""#));
-        assert!(s.ends_with(r#""price":0.1000000000000000055511151231257827}"#), "{s}");
+        assert!(s.starts_with(
+            r#"{"id":"chatcmpl-1","object":"chat.completion","created":1712345678,"model""#
+        ));
+        assert!(
+            s.ends_with(r#""price":0.1000000000000000055511151231257827}"#),
+            "{s}"
+        );
     }
 
     #[test]
@@ -160,9 +184,16 @@ mod tests {
         assert_eq!(v["content"][0]["text"], "Hi 김민수");
         assert_eq!(v["content"][1]["input"]["to"], "kim.minsu@example.co.kr");
         // a string under `arguments` is JSON source: escaped
-        assert_eq!(v["content"][1]["input"]["arguments"], "p\\\"a\\\\ss\\nw\\tord\\r\\ndata: x\\u0001");
+        assert_eq!(
+            v["content"][1]["input"]["arguments"],
+            "p\\\"a\\\\ss\\nw\\tord\\r\\ndata: x\\u0001"
+        );
         // keys are restored too, in place
-        let keys: Vec<&String> = v["content"][1]["input"].as_object().unwrap().keys().collect();
+        let keys: Vec<&String> = v["content"][1]["input"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect();
         assert_eq!(keys, ["to", "arguments", "010-1234-5678"]);
     }
 
@@ -172,8 +203,14 @@ mod tests {
         let (out, st) = run(body.as_bytes());
         assert_eq!(st.restored, 2);
         let v: Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(v[0]["candidates"][0]["content"]["parts"][0]["text"], "안녕 김민수");
-        assert_eq!(v[1]["candidates"][0]["content"]["parts"][0]["functionCall"]["args"]["a"], "p\"a\\ss\nw\tord\r\ndata: x\u{1}");
+        assert_eq!(
+            v[0]["candidates"][0]["content"]["parts"][0]["text"],
+            "안녕 김민수"
+        );
+        assert_eq!(
+            v[1]["candidates"][0]["content"]["parts"][0]["functionCall"]["args"]["a"],
+            "p\"a\\ss\nw\tord\r\ndata: x\u{1}"
+        );
     }
 
     #[test]
@@ -187,7 +224,13 @@ mod tests {
             assert_eq!(out, body);
         }
         let (_, st) = run(b"{\"b\":\"[PHONE_7]\"}");
-        assert_eq!(st, RestoreStats { restored: 0, unresolved: 1 });
+        assert_eq!(
+            st,
+            RestoreStats {
+                restored: 0,
+                unresolved: 1
+            }
+        );
     }
 
     #[test]

@@ -27,6 +27,8 @@
 pub mod formats;
 pub mod json;
 pub mod sse;
+#[cfg(test)]
+mod sse_tests;
 pub mod text;
 
 pub use formats::StreamFormat;
@@ -122,8 +124,20 @@ mod tests {
 
     #[test]
     fn stats_add() {
-        let mut a = RestoreStats { restored: 1, unresolved: 2 };
-        a += RestoreStats { restored: 3, unresolved: 4 };
-        assert_eq!(a, RestoreStats { restored: 4, unresolved: 6 });
+        let mut a = RestoreStats {
+            restored: 1,
+            unresolved: 2,
+        };
+        a += RestoreStats {
+            restored: 3,
+            unresolved: 4,
+        };
+        assert_eq!(
+            a,
+            RestoreStats {
+                restored: 4,
+                unresolved: 6
+            }
+        );
     }
 }

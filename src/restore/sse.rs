@@ -63,7 +63,11 @@ impl Parser {
         }
     }
 
-    fn feed(&mut self, mut rest: &[u8], events: &mut Vec<Vec<Vec<u8>>>) -> Result<(), RestoreError> {
+    fn feed(
+        &mut self,
+        mut rest: &[u8],
+        events: &mut Vec<Vec<Vec<u8>>>,
+    ) -> Result<(), RestoreError> {
         if self.after_cr && !rest.is_empty() {
             self.after_cr = false;
             if rest[0] == b'\n' {
@@ -139,6 +143,10 @@ fn field(line: &[u8]) -> Option<(&[u8], &[u8])> {
         None => Some((line, &[][..])),
     }
 }
+
+/// Takes the held-back text of a stream into the ending event; false when that event does
+/// not carry the stream.
+type AppendFn<'a> = dyn FnMut(StreamKey, &str) -> bool + 'a;
 
 /// An event to send as the carrier of held-back text.
 #[derive(Debug)]
@@ -353,12 +361,7 @@ impl SseRestorer {
 
     /// Ends the streams `e` names. Held-back text goes to `append` when it takes it, else
     /// into a copy of the stream's template written to `out`.
-    fn end(
-        &mut self,
-        e: &Ending,
-        mut append: Option<&mut dyn FnMut(StreamKey, &str) -> bool>,
-        out: &mut Vec<u8>,
-    ) {
+    fn end(&mut self, e: &Ending, mut append: Option<&mut AppendFn<'_>>, out: &mut Vec<u8>) {
         let ends = |k: &StreamKey| match e {
             Ending::Key(x) => k == x,
             Ending::Group(g) => k.group == *g,
@@ -393,7 +396,11 @@ impl SseRestorer {
                     out.push(b'\n');
                 }
                 out.extend_from_slice(b"data: ");
-                out.extend_from_slice(serde_json::to_string(&t.value).unwrap_or_default().as_bytes());
+                out.extend_from_slice(
+                    serde_json::to_string(&t.value)
+                        .unwrap_or_default()
+                        .as_bytes(),
+                );
                 out.extend_from_slice(b"\n\n");
             }
         }

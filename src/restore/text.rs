@@ -90,7 +90,8 @@ fn scan(
             Parse::Match { placeholder, len } => {
                 match mapping.get(placeholder) {
                     Some(v) => {
-                        let o = out.get_or_insert_with(|| String::with_capacity(src.len() + v.len()));
+                        let o =
+                            out.get_or_insert_with(|| String::with_capacity(src.len() + v.len()));
                         o.push_str(&src[copied..i]);
                         push_value(o, v, escape);
                         copied = i + len;
@@ -182,7 +183,12 @@ impl StreamText {
     }
 
     /// The stream ended: returns what was held back, restored where it is complete.
-    pub fn finish(&mut self, mapping: &Mapping, escape: Escape, stats: &mut RestoreStats) -> String {
+    pub fn finish(
+        &mut self,
+        mapping: &Mapping,
+        escape: Escape,
+        stats: &mut RestoreStats,
+    ) -> String {
         let p = std::mem::take(&mut self.pending);
         match restore_str(&p, mapping, escape, stats) {
             Cow::Borrowed(_) => p,
@@ -206,18 +212,42 @@ mod tests {
 
     #[test]
     fn restores_known_and_counts_unknown() {
-        let (out, st) = r("메일 [EMAIL_1]로 [PERSON_1]님께, [PHONE_9] 말고 [email 1].", Escape::None);
-        assert_eq!(out, "메일 kim.minsu@example.co.kr로 김민수님께, [PHONE_9] 말고 kim.minsu@example.co.kr.");
-        assert_eq!(st, RestoreStats { restored: 3, unresolved: 1 });
+        let (out, st) = r(
+            "메일 [EMAIL_1]로 [PERSON_1]님께, [PHONE_9] 말고 [email 1].",
+            Escape::None,
+        );
+        assert_eq!(
+            out,
+            "메일 kim.minsu@example.co.kr로 김민수님께, [PHONE_9] 말고 kim.minsu@example.co.kr."
+        );
+        assert_eq!(
+            st,
+            RestoreStats {
+                restored: 3,
+                unresolved: 1
+            }
+        );
     }
 
     #[test]
     fn borrows_when_nothing_to_do() {
         let mut st = RestoreStats::default();
         let m = mapping();
-        assert!(matches!(restore_str("no brackets 한글", &m, Escape::None, &mut st), Cow::Borrowed(_)));
-        assert!(matches!(restore_str("[x] [EMAIL_7] [", &m, Escape::None, &mut st), Cow::Borrowed(_)));
-        assert_eq!(st, RestoreStats { restored: 0, unresolved: 1 });
+        assert!(matches!(
+            restore_str("no brackets 한글", &m, Escape::None, &mut st),
+            Cow::Borrowed(_)
+        ));
+        assert!(matches!(
+            restore_str("[x] [EMAIL_7] [", &m, Escape::None, &mut st),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            st,
+            RestoreStats {
+                restored: 0,
+                unresolved: 1
+            }
+        );
     }
 
     #[test]
@@ -249,14 +279,23 @@ mod tests {
         assert_eq!(t.push("Hello [", &m, Escape::None, &mut st), "Hello ");
         assert!(t.is_holding());
         assert_eq!(t.push("EMA", &m, Escape::None, &mut st), "");
-        assert_eq!(t.push("IL_1] and [x", &m, Escape::None, &mut st), "kim.minsu@example.co.kr and [x");
+        assert_eq!(
+            t.push("IL_1] and [x", &m, Escape::None, &mut st),
+            "kim.minsu@example.co.kr and [x"
+        );
         assert!(!t.is_holding());
         assert_eq!(t.push("[PERSON_", &m, Escape::None, &mut st), "");
         assert_eq!(t.held(), 8);
         // an incomplete placeholder at the end comes out as it was
         assert_eq!(t.finish(&m, Escape::None, &mut st), "[PERSON_");
         assert_eq!(t.finish(&m, Escape::None, &mut st), "");
-        assert_eq!(st, RestoreStats { restored: 1, unresolved: 0 });
+        assert_eq!(
+            st,
+            RestoreStats {
+                restored: 1,
+                unresolved: 0
+            }
+        );
     }
 
     #[test]
