@@ -653,3 +653,88 @@ fn several_choices_and_tool_calls_keep_their_streams() {
         json!({"y": SECRET})
     );
 }
+
+#[test]
+fn restorer_is_send() {
+    fn send<T: Send + 'static>() {}
+    send::<SseRestorer>();
+}
+
+mod prop {
+    use super::*;
+    use crate::restore::text::{restore_str, Escape};
+    use proptest::prelude::*;
+
+    fn cut<'a>(s: &'a str, cuts: &[usize]) -> Vec<&'a str> {
+        let mut pts: Vec<usize> = cuts
+            .iter()
+            .map(|&c| {
+                let mut c = c % (s.len() + 1);
+                while !s.is_char_boundary(c) {
+                    c -= 1;
+                }
+                c
+            })
+            .collect();
+        pts.extend([0, s.len()]);
+        pts.sort_unstable();
+        pts.windows(2).map(|w| &s[w[0]..w[1]]).collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Any text, cut into any events, the bytes cut anywhere: the client sees the text
+        /// restored exactly as restore_str restores it whole.
+        #[test]
+        fn any_text_any_cuts(
+            text in "([a-z가-힣 \\[\\]_0-9\"\\\\]|\\[EMAIL_1\\]|\\[PERSON|_1\\]|\\[SECRET_1\\]|\\[PHONE_9\\]){0,30}",
+            event_cuts in proptest::collection::vec(any::<usize>(), 0..8),
+            byte_cuts in proptest::collection::vec(any::<usize>(), 0..8),
+            fmt in 0usize..4,
+        ) {
+            let (format, build) = FORMATS[fmt];
+            let input = build(&cut(&text, &event_cuts), &["{}"]);
+            let b = input.as_bytes();
+            let mut pts: Vec<usize> = byte_cuts.iter().map(|c| c % (b.len() + 1)).collect();
+            pts.extend([0, b.len()]);
+            pts.sort_unstable();
+            let pieces: Vec<&[u8]> = pts.windows(2).map(|w| &b[w[0]..w[1]]).collect();
+            let (out, _) = run(format, &pieces);
+            let m = mapping();
+            let mut st = RestoreStats::default();
+            let want = restore_str(&text, &m, Escape::None, &mut st);
+            let mut got = String::new();
+            for v in json_events(&out) {
+                match format {
+                    StreamFormat::OpenAiChat => {
+                        for c in v["choices"].as_array().unwrap() {
+                            got += c["delta"]["content"].as_str().unwrap_or("");
+                        }
+                    }
+                    StreamFormat::OpenAiResponses => {
+                        if v["type"] == "response.output_text.delta" {
+                            got += v["delta"].as_str().unwrap();
+                        }
+                        if v["type"] == "response.output_text.done" {
+                            prop_assert_eq!(v["text"].as_str().unwrap(), want.as_ref());
+                        }
+                    }
+                    StreamFormat::Anthropic => {
+                        if v["delta"]["type"] == "text_delta" {
+                            got += v["delta"]["text"].as_str().unwrap();
+                        }
+                    }
+                    StreamFormat::Gemini => {
+                        for c in v["candidates"].as_array().unwrap() {
+                            for p in c["content"]["parts"].as_array().unwrap() {
+                                got += p["text"].as_str().unwrap_or("");
+                            }
+                        }
+                    }
+                }
+            }
+            prop_assert_eq!(got, want.into_owned());
+        }
+    }
+}
