@@ -15,6 +15,7 @@
 //! never on the async runtime's threads.
 
 pub mod regex;
+pub mod validate;
 
 use std::borrow::Cow;
 use std::fmt;
