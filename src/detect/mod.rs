@@ -16,6 +16,7 @@
 
 pub mod eval;
 pub mod regex;
+pub mod validate;
 
 use std::borrow::Cow;
 use std::fmt;

@@ -1,1 +1,1172 @@
-//! Regex detector (being written).
+//! Regex detector: rules as data (TOML packs), checksum-validated, one pass per text.
+//!
+//! # Rule packs
+//!
+//! A pack is a TOML file of `[[rule]]` tables. The built-in packs (`rules/global.toml`,
+//! `rules/korea.toml`, `rules/secrets.toml`) are embedded with `include_str!`; operators can
+//! load more from files ([`RegexDetector::from_files`]). Schema of one rule (unknown keys are
+//! errors):
+//!
+//! ```toml
+//! [[rule]]
+//! id = "kr_rrn"                 # unique across all packs
+//! label = "NATIONAL_ID"         # a SPEC.md label
+//! subtype = "KR_RRN"            # optional
+//! patterns = ['...']            # one or more regexes (regex-automata syntax)
+//! validator = "kr_rrn"          # optional, see detect::validate::Validator
+//! score = 0.9                   # base score, 0..=1
+//! invalid_score = 0.5           # optional: score when only the checksum fails; absent => drop
+//! context = { ko = ["주민번호"], en = ["resident"] }  # optional, any language keys
+//! context_boost = 0.1           # optional (default 0.1): added when a context word occurs
+//!                               # within 40 chars before the match (case-insensitive), cap 1.0
+//! examples = { match = ["..."], no_match = ["..."] }
+//! ```
+//!
+//! A `match` example must produce exactly one finding of its rule, covering the whole example;
+//! or, when the example contains `«` and `»`, covering exactly the text between them (the
+//! markers are removed before scanning), so examples can show a value inside a sentence. A
+//! `no_match` example must produce no finding of its rule. [`RegexDetector::check_examples`]
+//! runs them; a test runs it over the built-in packs.
+//!
+//! Pattern rules: write `[0-9]`, not `\d` (Unicode digits); never use the Unicode word
+//! boundary `\b` (it drops the engine off its fast path on non-ASCII text, ~250x slower), use
+//! `(?-u:\b)`, which also makes Hangul next to a digit a boundary (`번호900101-...`). A loader
+//! check rejects Unicode `\b` and patterns that can match the empty string.
+//!
+//! # Matching
+//!
+//! All patterns of all rules are compiled into one `regex_automata::meta::Regex` and each text
+//! is scanned once, leftmost-first. Leftmost-first alone would let the first-listed pattern
+//! win wherever two rules fit the same text (a card and a resident number, `+82` and E.164
+//! phones, `sk-ant-` and `sk-` keys), so at every match start a second regex built with
+//! `MatchKind::All` reports, in one anchored pass, every pattern that matches there; each of
+//! those is matched (anchored) for its own extent and validated, and the best survivor wins:
+//! highest score before context (`score`, or `invalid_score` when only the checksum failed:
+//! the more specific rule should have the higher score), then longest, then highest score
+//! after context, then earliest rule in pack order. If none
+//! survives, scanning resumes after the rejected match. Matches are rare in ordinary text, so
+//! the extra work costs little; scanning itself runs at the lazy DFA's speed.
+//!
+//! A code-level boundary check backs the patterns' own: a finding that starts (ends) with an
+//! ASCII letter or digit must not be preceded (followed) by an ASCII letter, digit or `_`.
+//!
+//! Limits: findings of this detector never overlap each other, and a match nested inside a
+//! rejected one is not looked for. Versions written as four dotted numbers without a `v`
+//! (`version 1.2.3.4`) are indistinguishable from IPv4 and are reported as `IP_ADDRESS`
+//! (`v1.2.3.4` and `1.2.3` are not). No error or Debug output holds scanned text.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::Path;
+
+use regex_automata::meta;
+use regex_automata::{Anchored, Input, MatchKind, PatternID, PatternSet};
+use serde::Deserialize;
+
+use super::validate::{Outcome, Validator};
+use super::{DetectError, Detector, Finding, Label, UnknownLabel};
+
+/// The embedded rule packs, as `(name, TOML text)`, in priority order.
+pub const BUILTIN_PACKS: &[(&str, &str)] = &[
+    (
+        "builtin:global.toml",
+        include_str!("../../rules/global.toml"),
+    ),
+    ("builtin:korea.toml", include_str!("../../rules/korea.toml")),
+    (
+        "builtin:secrets.toml",
+        include_str!("../../rules/secrets.toml"),
+    ),
+];
+
+/// Characters before a match searched for context words.
+const CONTEXT_CHARS: usize = 40;
+const DEFAULT_CONTEXT_BOOST: f32 = 0.1;
+
+/// Why a rule pack could not be loaded. Messages name the file and rule, never scanned text.
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    #[error("cannot read rule file `{file}`: {source}")]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not TOML, or the top level is not a list of `[[rule]]` tables.
+    #[error("rule file `{file}` is not a valid rule pack: {message}")]
+    Parse { file: String, message: String },
+    /// A rule table has an unknown key, a missing key or a value of the wrong type.
+    #[error("rule `{rule}` in `{file}`: {message}")]
+    Schema {
+        file: String,
+        rule: String,
+        message: String,
+    },
+    #[error("rule `{rule}` in `{file}`: {source}")]
+    UnknownLabel {
+        file: String,
+        rule: String,
+        #[source]
+        source: UnknownLabel,
+    },
+    #[error("rule `{rule}` in `{file}`: pattern #{index} is not a valid regex: {message}")]
+    BadRegex {
+        file: String,
+        rule: String,
+        index: usize,
+        message: String,
+    },
+    #[error("rule `{rule}` in `{file}`: pattern #{index} uses the Unicode word boundary `\\b`; write `(?-u:\\b)`")]
+    UnicodeWordBoundary {
+        file: String,
+        rule: String,
+        index: usize,
+    },
+    #[error("rule `{rule}` in `{file}`: pattern #{index} can match the empty string")]
+    EmptyMatch {
+        file: String,
+        rule: String,
+        index: usize,
+    },
+    #[error("rule `{rule}` in `{file}`: {source}")]
+    UnknownValidator {
+        file: String,
+        rule: String,
+        #[source]
+        source: super::validate::UnknownValidator,
+    },
+    #[error("rule `{rule}` in `{file}`: duplicate id (first defined in `{first_file}`)")]
+    DuplicateId {
+        file: String,
+        rule: String,
+        first_file: String,
+    },
+    /// Any other bad value: a score outside 0..=1, no patterns, an empty id.
+    #[error("rule `{rule}` in `{file}`: {problem}")]
+    Invalid {
+        file: String,
+        rule: String,
+        problem: String,
+    },
+    /// The patterns are fine one by one but too large together.
+    #[error("rule patterns could not be compiled together: {message}")]
+    Build { message: String },
+}
+
+impl RuleError {
+    /// Rule packs are operator configuration: a bad one is never the client's fault.
+    pub fn status(&self) -> http::StatusCode {
+        http::StatusCode::INTERNAL_SERVER_ERROR
+    }
+
+    pub fn fault(&self) -> &'static str {
+        "internal"
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleDef {
+    id: String,
+    label: String,
+    subtype: Option<String>,
+    patterns: Vec<String>,
+    validator: Option<String>,
+    score: f32,
+    invalid_score: Option<f32>,
+    #[serde(default)]
+    context: BTreeMap<String, Vec<String>>,
+    context_boost: Option<f32>,
+    #[serde(default)]
+    examples: ExamplesDef,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ExamplesDef {
+    #[serde(rename = "match", default)]
+    matches: Vec<String>,
+    #[serde(default)]
+    no_match: Vec<String>,
+}
+
+/// One compiled rule.
+pub struct Rule {
+    id: String,
+    file: String,
+    label: Label,
+    subtype: Option<String>,
+    validator: Option<Validator>,
+    score: f32,
+    invalid_score: Option<f32>,
+    /// Lower-cased context words.
+    context: Vec<String>,
+    context_boost: f32,
+    examples: ExamplesDef,
+}
+
+impl Rule {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+    /// The pack the rule came from (`builtin:korea.toml` or a path).
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+    pub fn label(&self) -> Label {
+        self.label
+    }
+    pub fn subtype(&self) -> Option<&str> {
+        self.subtype.as_deref()
+    }
+    pub fn validator(&self) -> Option<Validator> {
+        self.validator
+    }
+    pub fn score(&self) -> f32 {
+        self.score
+    }
+}
+
+impl fmt::Debug for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rule")
+            .field("id", &self.id)
+            .field("file", &self.file)
+            .field("label", &self.label)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A candidate that passed its rule's checks.
+#[derive(Clone, Copy)]
+struct Candidate {
+    rule: usize,
+    start: usize,
+    end: usize,
+    /// The rule's score for this candidate before context (`score` or `invalid_score`).
+    base: f32,
+    score: f32,
+}
+
+/// The regex detector. Cheap to share: wrap it in an `Arc`; searches from many threads at once
+/// are fine.
+pub struct RegexDetector {
+    rules: Vec<Rule>,
+    /// Pattern id -> index into `rules`.
+    pattern_rule: Vec<usize>,
+    /// Leftmost-first: finds the next match start and each pattern's anchored extent.
+    scan: meta::Regex,
+    /// `MatchKind::All`: which patterns match at a given start.
+    probe: meta::Regex,
+}
+
+impl fmt::Debug for RegexDetector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegexDetector")
+            .field("rules", &self.rules.len())
+            .field("patterns", &self.pattern_rule.len())
+            .finish()
+    }
+}
+
+impl RegexDetector {
+    /// The embedded packs. Panics only if they are broken, which a test guards.
+    pub fn builtin() -> RegexDetector {
+        match RegexDetector::from_sources(BUILTIN_PACKS) {
+            Ok(d) => d,
+            Err(e) => panic!("embedded rule packs are broken: {e}"),
+        }
+    }
+
+    /// Compiles packs given as `(name, TOML text)`; `name` only appears in errors and in
+    /// [`Rule::file`]. Rule ids must be unique across all packs.
+    pub fn from_sources<N: AsRef<str>, T: AsRef<str>>(
+        sources: &[(N, T)],
+    ) -> Result<RegexDetector, RuleError> {
+        let mut rules = Vec::new();
+        let mut patterns: Vec<String> = Vec::new();
+        let mut pattern_rule = Vec::new();
+        let mut seen: HashMap<String, String> = HashMap::new();
+        for (name, text) in sources {
+            let file = name.as_ref();
+            for (def, pats) in parse_pack(file, text.as_ref())? {
+                if let Some(first) = seen.get(&def.id) {
+                    return Err(RuleError::DuplicateId {
+                        file: file.to_owned(),
+                        rule: def.id,
+                        first_file: first.clone(),
+                    });
+                }
+                seen.insert(def.id.clone(), file.to_owned());
+                for p in pats {
+                    patterns.push(p);
+                    pattern_rule.push(rules.len());
+                }
+                rules.push(def);
+            }
+        }
+        let build = |kind: MatchKind| {
+            meta::Builder::new()
+                .configure(meta::Config::new().match_kind(kind))
+                .build_many(&patterns)
+                .map_err(|e| RuleError::Build {
+                    message: e.to_string(),
+                })
+        };
+        let scan = build(MatchKind::LeftmostFirst)?;
+        let probe = build(MatchKind::All)?;
+        Ok(RegexDetector {
+            rules,
+            pattern_rule,
+            scan,
+            probe,
+        })
+    }
+
+    /// Loads packs from files, after the built-in packs when `with_builtin` is true.
+    pub fn from_files<P: AsRef<Path>>(
+        paths: &[P],
+        with_builtin: bool,
+    ) -> Result<RegexDetector, RuleError> {
+        let mut sources: Vec<(String, String)> = Vec::new();
+        if with_builtin {
+            sources.extend(
+                BUILTIN_PACKS
+                    .iter()
+                    .map(|(n, t)| (n.to_string(), t.to_string())),
+            );
+        }
+        for p in paths {
+            let p = p.as_ref();
+            let file = p.display().to_string();
+            let text = std::fs::read_to_string(p).map_err(|source| RuleError::Io {
+                file: file.clone(),
+                source,
+            })?;
+            sources.push((file, text));
+        }
+        RegexDetector::from_sources(&sources)
+    }
+
+    /// The compiled rules, in priority order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Runs every rule's examples (see the module docs). Returns one line per failure, naming
+    /// the rule and the example by index and span; empty when all hold.
+    pub fn check_examples(&self) -> Vec<String> {
+        let mut failures = Vec::new();
+        for (ri, rule) in self.rules.iter().enumerate() {
+            let of_rule = |text: &str| -> Vec<(usize, usize)> {
+                let mut out = Vec::new();
+                self.scan_text(text, |c| {
+                    if c.rule == ri {
+                        out.push((c.start, c.end));
+                    }
+                });
+                out
+            };
+            if rule.examples.matches.is_empty() {
+                failures.push(format!(
+                    "rule `{}` ({}): has no `match` example",
+                    rule.id, rule.file
+                ));
+            }
+            for (i, ex) in rule.examples.matches.iter().enumerate() {
+                let Some((text, want)) = strip_markers(ex) else {
+                    failures.push(format!(
+                        "rule `{}` ({}): match example #{i}: needs exactly one «...» pair",
+                        rule.id, rule.file
+                    ));
+                    continue;
+                };
+                let got = of_rule(&text);
+                if got != [want] {
+                    failures.push(format!(
+                        "rule `{}` ({}): match example #{i}: expected one finding at bytes {}..{}, got {:?}{}",
+                        rule.id,
+                        rule.file,
+                        want.0,
+                        want.1,
+                        got,
+                        self.winner_note(&text, want)
+                    ));
+                }
+            }
+            for (i, ex) in rule.examples.no_match.iter().enumerate() {
+                let got = of_rule(ex);
+                if !got.is_empty() {
+                    failures.push(format!(
+                        "rule `{}` ({}): no_match example #{i}: found {:?}",
+                        rule.id, rule.file, got
+                    ));
+                }
+            }
+        }
+        failures
+    }
+
+    /// For example failures: which other rules found something at the expected span.
+    fn winner_note(&self, text: &str, want: (usize, usize)) -> String {
+        let mut others = Vec::new();
+        self.scan_text(text, |c| {
+            if c.start < want.1 && want.0 < c.end {
+                others.push(self.rules[c.rule].id.clone());
+            }
+        });
+        if others.is_empty() {
+            String::new()
+        } else {
+            format!(" (overlapping findings of: {})", others.join(", "))
+        }
+    }
+
+    /// The scan loop: calls `emit` for every accepted candidate, left to right.
+    fn scan_text(&self, text: &str, mut emit: impl FnMut(Candidate)) {
+        let mut set = PatternSet::new(self.pattern_rule.len());
+        let mut at = 0;
+        while at < text.len() {
+            let Some(m) = self.scan.search(&Input::new(text).range(at..)) else {
+                break;
+            };
+            match self.best_at(text, m.start(), m.pattern(), m.end(), &mut set) {
+                Some(c) => {
+                    emit(c);
+                    at = c.end.max(m.start() + 1);
+                }
+                None => at = m.end(),
+            }
+            // Stay on a char boundary (ends are; `start + 1` may not be).
+            while !text.is_char_boundary(at) {
+                at += 1;
+            }
+        }
+    }
+
+    /// Every pattern matching at `start`, validated; the best one.
+    fn best_at(
+        &self,
+        text: &str,
+        start: usize,
+        first: PatternID,
+        first_end: usize,
+        set: &mut PatternSet,
+    ) -> Option<Candidate> {
+        set.clear();
+        let anchored = Input::new(text)
+            .range(start..)
+            .anchored(Anchored::Yes)
+            .earliest(false);
+        self.probe.which_overlapping_matches(&anchored, set);
+        let mut best: Option<Candidate> = None;
+        let mut consider = |pid: PatternID, end: usize| {
+            if let Some(c) = self.evaluate(text, self.pattern_rule[pid.as_usize()], start, end) {
+                let better = match best {
+                    None => true,
+                    Some(b) => (c.base, c.end - c.start, c.score, usize::MAX - c.rule)
+                        .partial_cmp(&(b.base, b.end - b.start, b.score, usize::MAX - b.rule))
+                        .is_some_and(|o| o.is_gt()),
+                };
+                if better {
+                    best = Some(c);
+                }
+            }
+        };
+        consider(first, first_end);
+        for pid in set.iter() {
+            if pid == first {
+                continue;
+            }
+            let input = Input::new(text)
+                .range(start..)
+                .anchored(Anchored::Pattern(pid));
+            if let Some(m) = self.scan.search(&input) {
+                consider(pid, m.end());
+            }
+        }
+        best
+    }
+
+    /// Applies rule `ri` to the match `start..end`: boundaries, validator, context.
+    fn evaluate(&self, text: &str, ri: usize, start: usize, end: usize) -> Option<Candidate> {
+        let rule = &self.rules[ri];
+        let (score, end) = match rule.validator {
+            None => (rule.score, end),
+            Some(v) => match v.check(&text[start..end]) {
+                Outcome::Valid(len) => (rule.score, start + len),
+                Outcome::ChecksumFailed(len) => (rule.invalid_score?, start + len),
+                Outcome::Invalid => return None,
+            },
+        };
+        if end <= start || !text.is_char_boundary(end) || !at_boundaries(text, start, end) {
+            return None;
+        }
+        let boosted = if !rule.context.is_empty() && has_context(text, start, &rule.context) {
+            (score + rule.context_boost).min(1.0)
+        } else {
+            score
+        };
+        Some(Candidate {
+            rule: ri,
+            start,
+            end,
+            base: score,
+            score: boosted,
+        })
+    }
+}
+
+impl Detector for RegexDetector {
+    fn name(&self) -> &str {
+        "regex"
+    }
+
+    fn detect(&self, text: &str, out: &mut Vec<Finding>) -> Result<(), DetectError> {
+        self.scan_text(text, |c| {
+            let rule = &self.rules[c.rule];
+            out.push(Finding {
+                start: c.start,
+                end: c.end,
+                label: rule.label,
+                subtype: rule.subtype.clone().map(Cow::Owned),
+                detector: Cow::Owned(format!("regex:{}", rule.id)),
+                score: c.score,
+            });
+        });
+        Ok(())
+    }
+}
+
+fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// A finding starting (ending) with an ASCII letter or digit must not continue a word.
+fn at_boundaries(text: &str, start: usize, end: usize) -> bool {
+    let b = text.as_bytes();
+    let head_ok = !b[start].is_ascii_alphanumeric() || start == 0 || !is_word(b[start - 1]);
+    let tail_ok = !b[end - 1].is_ascii_alphanumeric() || end == b.len() || !is_word(b[end]);
+    head_ok && tail_ok
+}
+
+/// Whether one of `words` (lower-case) occurs within [`CONTEXT_CHARS`] chars before `start`.
+fn has_context(text: &str, start: usize, words: &[String]) -> bool {
+    let from = text[..start]
+        .char_indices()
+        .rev()
+        .take(CONTEXT_CHARS)
+        .last()
+        .map_or(start, |(i, _)| i);
+    let window = text[from..start].to_lowercase();
+    words.iter().any(|w| window.contains(w.as_str()))
+}
+
+/// Removes one `«`/`»` pair and returns the text and the byte span between the markers; the
+/// whole text when there are no markers; `None` when the markers are unbalanced.
+fn strip_markers(example: &str) -> Option<(String, (usize, usize))> {
+    let opens = example.matches('«').count();
+    let closes = example.matches('»').count();
+    match (opens, closes) {
+        (0, 0) => Some((example.to_owned(), (0, example.len()))),
+        (1, 1) => {
+            let a = example.find('«')?;
+            let b = example.find('»')?;
+            if b < a {
+                return None;
+            }
+            let inner = &example[a + '«'.len_utf8()..b];
+            let text = format!(
+                "{}{}{}",
+                &example[..a],
+                inner,
+                &example[b + '»'.len_utf8()..]
+            );
+            Some((text, (a, a + inner.len())))
+        }
+        _ => None,
+    }
+}
+
+/// Parses one pack into compiled rules and their patterns (checked one by one).
+fn parse_pack(file: &str, text: &str) -> Result<Vec<(Rule, Vec<String>)>, RuleError> {
+    let parse_err = |message: String| RuleError::Parse {
+        file: file.to_owned(),
+        message,
+    };
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| parse_err(e.to_string()))?;
+    let mut out = Vec::new();
+    for (key, value) in table {
+        if key != "rule" {
+            return Err(parse_err(format!(
+                "unknown top-level key `{key}` (expected only [[rule]] tables)"
+            )));
+        }
+        let toml::Value::Array(items) = value else {
+            return Err(parse_err(
+                "`rule` must be an array of tables ([[rule]])".into(),
+            ));
+        };
+        for (i, item) in items.into_iter().enumerate() {
+            let name = item
+                .get("id")
+                .and_then(|v| v.as_str())
+                .map_or_else(|| format!("#{i}"), str::to_owned);
+            let def: RuleDef = item
+                .try_into()
+                .map_err(|e: toml::de::Error| RuleError::Schema {
+                    file: file.to_owned(),
+                    rule: name.clone(),
+                    message: e.message().to_owned(),
+                })?;
+            out.push(compile_rule(file, def)?);
+        }
+    }
+    Ok(out)
+}
+
+fn compile_rule(file: &str, def: RuleDef) -> Result<(Rule, Vec<String>), RuleError> {
+    let invalid = |problem: String| RuleError::Invalid {
+        file: file.to_owned(),
+        rule: def.id.clone(),
+        problem,
+    };
+    if def.id.is_empty() || !def.id.bytes().all(|b| is_word(b) || b == b'-' || b == b'.') {
+        return Err(invalid(
+            "id must be non-empty ASCII letters, digits, `_`, `-` or `.`".into(),
+        ));
+    }
+    if def.patterns.is_empty() {
+        return Err(invalid("has no patterns".into()));
+    }
+    for (name, s) in [
+        ("score", Some(def.score)),
+        ("invalid_score", def.invalid_score),
+        ("context_boost", def.context_boost),
+    ] {
+        if let Some(s) = s {
+            if !(0.0..=1.0).contains(&s) {
+                return Err(invalid(format!("{name} must be within 0..=1")));
+            }
+        }
+    }
+    if def.invalid_score.is_some() && def.validator.is_none() {
+        return Err(invalid("invalid_score needs a validator".into()));
+    }
+    let label = def
+        .label
+        .parse::<Label>()
+        .map_err(|source| RuleError::UnknownLabel {
+            file: file.to_owned(),
+            rule: def.id.clone(),
+            source,
+        })?;
+    let validator = match &def.validator {
+        None => None,
+        Some(v) => Some(
+            v.parse::<Validator>()
+                .map_err(|source| RuleError::UnknownValidator {
+                    file: file.to_owned(),
+                    rule: def.id.clone(),
+                    source,
+                })?,
+        ),
+    };
+    for (index, p) in def.patterns.iter().enumerate() {
+        let hir = regex_automata::util::syntax::parse(p).map_err(|e| RuleError::BadRegex {
+            file: file.to_owned(),
+            rule: def.id.clone(),
+            index,
+            message: e.to_string(),
+        })?;
+        let props = hir.properties();
+        if props.look_set().contains_word_unicode() {
+            return Err(RuleError::UnicodeWordBoundary {
+                file: file.to_owned(),
+                rule: def.id.clone(),
+                index,
+            });
+        }
+        if props.minimum_len() == Some(0) {
+            return Err(RuleError::EmptyMatch {
+                file: file.to_owned(),
+                rule: def.id.clone(),
+                index,
+            });
+        }
+    }
+    let context = def
+        .context
+        .values()
+        .flatten()
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_lowercase())
+        .collect();
+    let rule = Rule {
+        id: def.id,
+        file: file.to_owned(),
+        label,
+        subtype: def.subtype,
+        validator,
+        score: def.score,
+        invalid_score: def.invalid_score,
+        context,
+        context_boost: def.context_boost.unwrap_or(DEFAULT_CONTEXT_BOOST),
+        examples: def.examples,
+    };
+    Ok((rule, def.patterns))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn builtin() -> &'static RegexDetector {
+        static D: std::sync::OnceLock<RegexDetector> = std::sync::OnceLock::new();
+        D.get_or_init(RegexDetector::builtin)
+    }
+
+    fn scan(d: &RegexDetector, text: &str) -> Vec<Finding> {
+        let mut out = Vec::new();
+        d.detect(text, &mut out).unwrap();
+        out
+    }
+
+    /// (label, rule id, matched text) of each finding.
+    fn found<'t>(d: &RegexDetector, text: &'t str) -> Vec<(Label, String, &'t str)> {
+        scan(d, text)
+            .into_iter()
+            .map(|f| (f.label, f.detector.to_string(), &text[f.start..f.end]))
+            .collect()
+    }
+
+    #[test]
+    fn builtin_examples_all_hold() {
+        let d = builtin();
+        assert!(d.rules().len() >= 20, "{} rules", d.rules().len());
+        let failures = d.check_examples();
+        assert!(
+            failures.is_empty(),
+            "{} example failures:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+
+    #[test]
+    fn every_required_kind_has_a_rule() {
+        let d = builtin();
+        for (label, subtype) in [
+            (Label::Email, None),
+            (Label::Phone, None),
+            (Label::CreditCard, None),
+            (Label::NationalId, Some("KR_RRN")),
+            (Label::NationalId, Some("US_SSN")),
+            (Label::BusinessId, Some("KR_BRN")),
+            (Label::IpAddress, Some("IPV4")),
+            (Label::IpAddress, Some("IPV6")),
+            (Label::Iban, None),
+            (Label::Secret, Some("JWT")),
+            (Label::Secret, Some("PRIVATE_KEY")),
+        ] {
+            assert!(
+                d.rules()
+                    .iter()
+                    .any(|r| r.label() == label && (subtype.is_none() || r.subtype() == subtype)),
+                "no rule for {label} {subtype:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn mixed_sentence_spans() {
+        let text = "I'm Kim, kim.minsu@example.com, card 4111 1111 1111 1111, 주민번호 900101-1234568, call 010-2345-6789";
+        let got = scan(builtin(), text);
+        let span = |needle: &str| {
+            let s = text.find(needle).unwrap();
+            (s, s + needle.len())
+        };
+        let want = [
+            (Label::Email, span("kim.minsu@example.com"), "regex:email"),
+            (
+                Label::CreditCard,
+                span("4111 1111 1111 1111"),
+                "regex:credit_card",
+            ),
+            (Label::NationalId, span("900101-1234568"), "regex:kr_rrn"),
+            (Label::Phone, span("010-2345-6789"), "regex:kr_mobile"),
+        ];
+        assert_eq!(
+            got.iter()
+                .map(|f| (f.label, (f.start, f.end), f.detector.as_ref()))
+                .collect::<Vec<_>>(),
+            want
+        );
+        // Byte offsets: the RRN comes after Hangul, so byte and char offsets differ.
+        assert_eq!(got[2].start, 71);
+        assert_eq!(got[2].subtype.as_deref(), Some("KR_RRN"));
+        // 주민번호 is context: 0.95 + 0.1, capped.
+        assert_eq!(got[2].score, 1.0);
+        // "card" is context for the card too; the email has none ("Kim," is no context word).
+        assert_eq!(got[1].score, 1.0);
+        assert_eq!(got[0].score, 0.95);
+    }
+
+    #[test]
+    fn context_raises_score_only_when_near() {
+        let d = builtin();
+        let near = scan(d, "주민번호는 900101-1234568");
+        assert_eq!(near[0].score, 1.0);
+        let none = scan(d, "번호 없음: 900101-1234568");
+        assert_eq!(none[0].score, 0.95);
+        let far = format!("주민번호{} 900101-1234568", " 가".repeat(30));
+        assert_eq!(scan(d, &far)[0].score, 0.95, "context beyond 40 chars");
+        // Checksum fails: kept at invalid_score (+ context).
+        let weak = scan(d, "ID 900101-1234567");
+        assert_eq!(weak.len(), 1);
+        assert_eq!(weak[0].score, 0.5);
+        assert_eq!(scan(d, "RRN 900101-1234567")[0].score, 0.6);
+    }
+
+    #[test]
+    fn hangul_next_to_digits_is_a_boundary() {
+        let d = builtin();
+        let got = found(d, "번호900101-1234568이고 폰01023456789로");
+        assert_eq!(
+            got,
+            vec![
+                (
+                    Label::NationalId,
+                    "regex:kr_rrn".to_owned(),
+                    "900101-1234568"
+                ),
+                (Label::Phone, "regex:kr_mobile".to_owned(), "01023456789"),
+            ]
+        );
+        // ASCII letters or digits around a number are not boundaries.
+        assert!(scan(d, "ID900101-1234568").is_empty());
+        assert!(scan(d, "x010-2345-6789").is_empty());
+        assert!(scan(d, "4111111111111111a").is_empty());
+    }
+
+    #[test]
+    fn overlapping_rules_pick_the_right_one() {
+        let d = builtin();
+        // 13 digits without hyphen: an RRN (valid checksum) and a Visa-shaped number are both
+        // candidates; the RRN must win. 4509151100027 is a Luhn-valid 13-digit Visa AND a
+        // date-valid RRN (1945-09-15, sex digit 1) whose checksum also holds.
+        let both = "4509151100027";
+        assert!(matches!(
+            Validator::CreditCard.check(both),
+            Outcome::Valid(_)
+        ));
+        assert!(matches!(Validator::KrRrn.check(both), Outcome::Valid(_)));
+        assert_eq!(
+            found(d, both),
+            vec![(Label::NationalId, "regex:kr_rrn".to_owned(), both)]
+        );
+        // Where the RRN checksum fails, the Luhn-valid card wins over the 0.5 RRN, even with
+        // RRN context nearby (choice is by score before context).
+        let card = "4509151100332";
+        assert!(matches!(
+            Validator::CreditCard.check(card),
+            Outcome::Valid(_)
+        ));
+        assert!(matches!(
+            Validator::KrRrn.check(card),
+            Outcome::ChecksumFailed(_)
+        ));
+        assert_eq!(found(d, card)[0].1, "regex:credit_card");
+        assert_eq!(
+            found(d, &format!("주민번호 {card}"))[0].1,
+            "regex:credit_card"
+        );
+        // ... and an RRN with an invalid checksum and no card shape stays an RRN.
+        assert_eq!(found(d, "9001011234567")[0].1, "regex:kr_rrn");
+        // +82 numbers fit both the Korean and the E.164 rule: Korean wins (higher score).
+        assert_eq!(
+            found(d, "+82 10-2345-6789"),
+            vec![(
+                Label::Phone,
+                "regex:kr_phone_intl".to_owned(),
+                "+82 10-2345-6789"
+            )]
+        );
+        // sk-ant-... fits the OpenAI shape too.
+        let key = "sk-ant-api03-EXAMPLEPtYgjmUhBel31iEl2hpChYgCfrL1sp";
+        assert_eq!(found(d, key)[0].1, "regex:anthropic_api_key");
+        // ... even where context words of the OpenAI rule are near.
+        assert_eq!(
+            found(d, &format!("openai api_key token {key}"))[0].1,
+            "regex:anthropic_api_key"
+        );
+        // A full PEM block beats its unterminated-prefix rule.
+        let pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----";
+        assert_eq!(found(d, pem)[0].2, pem);
+        // SSN (3-2-4) and BRN (3-2-5) shapes do not steal each other.
+        assert_eq!(found(d, "123-45-6789")[0].1, "regex:us_ssn");
+        assert_eq!(found(d, "123-45-67891")[0].1, "regex:kr_brn");
+    }
+
+    #[test]
+    fn rejected_candidates_do_not_hide_later_ones() {
+        let d = builtin();
+        let text = "time 12:30:45, version 1.2.3.4.5, then 010-2345-6789 and 2001:db8::1";
+        let got = found(d, text);
+        assert_eq!(
+            got.iter().map(|g| g.2).collect::<Vec<_>>(),
+            vec!["010-2345-6789", "2001:db8::1"]
+        );
+    }
+
+    #[test]
+    fn no_false_positives_in_ordinary_text() {
+        let d = builtin();
+        let paragraph = "\
+2024년 3월 15일 오후 2:30에 회의가 있었습니다. 참석자는 12명이었고, 예산은 1,250,000원(부가세 10% 포함)으로 \
+확정되었습니다. 다음 회의는 2024-04-01 09:00:00 KST, 회의실 3-201호입니다. 버전 v1.2.3.4 배포 후 \
+v2.0.1 핫픽스가 필요하며, 빌드 번호는 20240315.1, 커밋은 a1b2c3d입니다. 환율은 1,342.50원/달러, \
+주문번호 2024031512345, 우편번호 06236, 면적 84.97㎡, 좌표 37.5665, 126.9780. \
+The meeting on March 15, 2024 at 14:30:00 covered Q1 revenue of $1,299.99 per seat (up 3.5%), \
+release 2.4.1 and build 10.0.19045, ISO 8601 timestamps like 2024-03-15T14:30:00Z, ratio 16:9, \
+score 3:2, scripture John 3:16, chapter 1.2.3, room 401-B, SKU 12-345-678, order #A1234567, \
+the years 1990-2024, a range of 100-200 units, pi 3.14159265358979, and std::vector<int> in C++. \
+Contact us via the website; call center hours 9-18. The sk-learn library, xoxo hugs, eyJ.";
+        let got = found(d, paragraph);
+        assert!(got.is_empty(), "false positives: {got:?}");
+    }
+
+    #[test]
+    fn four_part_versions_are_reported_as_ipv4() {
+        // Documented decision: a bare dotted quad is indistinguishable from an address and is
+        // masked (failing towards privacy); a `v` prefix or three parts is not an address.
+        let d = builtin();
+        assert_eq!(
+            found(d, "version 1.2.3.4"),
+            vec![(Label::IpAddress, "regex:ipv4".to_owned(), "1.2.3.4")]
+        );
+        assert!(scan(d, "version v1.2.3.4 and 1.2.3").is_empty());
+    }
+
+    #[test]
+    fn findings_carry_rule_details() {
+        let d = builtin();
+        assert_eq!(d.name(), "regex");
+        let f = &scan(d, "사업자등록번호 220-81-62782")[0];
+        assert_eq!(f.label, Label::BusinessId);
+        assert_eq!(f.subtype.as_deref(), Some("KR_BRN"));
+        assert_eq!(f.detector, "regex:kr_brn");
+        assert!((f.score - 0.95).abs() < 1e-6, "{}", f.score);
+        let e = &scan(d, "a@b.example")[0];
+        assert_eq!(e.subtype, None);
+    }
+
+    #[test]
+    fn offsets_are_char_boundaries_sorted_and_disjoint() {
+        let d = builtin();
+        let text =
+            "가010-2345-6789나 kim@example.com다 4111111111111111 라 \u{1F600}+82 10 2345 6789";
+        let got = scan(d, text);
+        assert_eq!(got.len(), 4);
+        for w in got.windows(2) {
+            assert!(w[0].end <= w[1].start);
+        }
+        for f in &got {
+            assert!(text.is_char_boundary(f.start) && text.is_char_boundary(f.end));
+        }
+        assert!(scan(d, "").is_empty());
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_text_gives_well_formed_findings(
+                text in "[0-9a-zA-Z가-힣 .:@+()_-]{0,80}"
+            ) {
+                let got = scan(builtin(), &text);
+                let mut last = 0;
+                for f in &got {
+                    prop_assert!(f.start >= last && f.start < f.end && f.end <= text.len());
+                    prop_assert!(text.is_char_boundary(f.start) && text.is_char_boundary(f.end));
+                    prop_assert!((0.0..=1.0).contains(&f.score));
+                    last = f.end;
+                }
+            }
+        }
+    }
+
+    const GOOD: &str = r#"
+[[rule]]
+id = "ticket"
+label = "CUSTOM"
+patterns = ['(?-u:\b)TCK-[0-9]{6}(?-u:\b)']
+score = 0.7
+examples = { match = ["TCK-123456"], no_match = ["TCK-12345"] }
+"#;
+
+    fn err(toml: &str) -> RuleError {
+        RegexDetector::from_sources(&[("user.toml", toml)]).unwrap_err()
+    }
+
+    fn rule_with(line: &str) -> String {
+        format!(
+            "[[rule]]\nid = \"r1\"\nlabel = \"CUSTOM\"\npatterns = ['x[0-9]']\nscore = 0.5\n{line}\n"
+        )
+    }
+
+    #[test]
+    fn user_pack_loads_and_works() {
+        let d = RegexDetector::from_sources(&[("user.toml", GOOD)]).unwrap();
+        assert!(d.check_examples().is_empty());
+        assert_eq!(
+            found(&d, "see TCK-004211."),
+            vec![(Label::Custom, "regex:ticket".to_owned(), "TCK-004211")]
+        );
+        // A pack with no rules is fine and finds nothing.
+        let empty = RegexDetector::from_sources(&[("empty.toml", "")]).unwrap();
+        assert!(scan(&empty, "kim@example.com").is_empty());
+    }
+
+    #[test]
+    fn from_files_reads_paths_and_adds_builtin() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tickets.toml");
+        std::fs::write(&path, GOOD).unwrap();
+        let d = RegexDetector::from_files(&[&path], true).unwrap();
+        let got = found(&d, "TCK-123456 kim@example.com");
+        assert_eq!(got.len(), 2);
+        assert_eq!(d.rules().last().unwrap().file(), path.display().to_string());
+        let only = RegexDetector::from_files(&[&path], false).unwrap();
+        assert_eq!(only.rules().len(), 1);
+        let missing = RegexDetector::from_files(&[dir.path().join("nope.toml")], false);
+        let e = missing.unwrap_err();
+        assert!(matches!(e, RuleError::Io { .. }), "{e}");
+        assert!(e.to_string().contains("nope.toml"));
+    }
+
+    #[test]
+    fn bad_rule_files_name_file_rule_and_problem() {
+        let cases: Vec<(String, fn(&RuleError) -> bool, &str)> = vec![
+            (
+                "[[rule]\n".into(),
+                |e| matches!(e, RuleError::Parse { .. }),
+                "user.toml",
+            ),
+            (
+                "title = \"x\"\n".into(),
+                |e| matches!(e, RuleError::Parse { .. }),
+                "unknown top-level key `title`",
+            ),
+            (
+                rule_with("colour = \"red\""),
+                |e| matches!(e, RuleError::Schema { .. }),
+                "rule `r1` in `user.toml`: unknown field `colour`",
+            ),
+            (
+                "[[rule]]\nid = \"r1\"\nlabel = \"CUSTOM\"\nscore = 0.5\n".into(),
+                |e| matches!(e, RuleError::Schema { .. }),
+                "missing field `patterns`",
+            ),
+            (
+                rule_with("examples = { match = [], maybe = [] }"),
+                |e| matches!(e, RuleError::Schema { .. }),
+                "unknown field `maybe`",
+            ),
+            (
+                rule_with("").replace("CUSTOM", "NAME"),
+                |e| matches!(e, RuleError::UnknownLabel { .. }),
+                "rule `r1` in `user.toml`: unknown label `NAME`",
+            ),
+            (
+                rule_with("").replace("x[0-9]", "x[0-9"),
+                |e| matches!(e, RuleError::BadRegex { index: 0, .. }),
+                "pattern #0 is not a valid regex",
+            ),
+            (
+                rule_with("").replace("x[0-9]", r"\bx[0-9]\b"),
+                |e| matches!(e, RuleError::UnicodeWordBoundary { .. }),
+                "Unicode word boundary",
+            ),
+            (
+                rule_with("").replace("x[0-9]", "[0-9]*"),
+                |e| matches!(e, RuleError::EmptyMatch { .. }),
+                "can match the empty string",
+            ),
+            (
+                rule_with("validator = \"crc32\""),
+                |e| matches!(e, RuleError::UnknownValidator { .. }),
+                "rule `r1` in `user.toml`: unknown validator `crc32`",
+            ),
+            (
+                format!("{}{}", rule_with(""), rule_with("")),
+                |e| matches!(e, RuleError::DuplicateId { .. }),
+                "rule `r1` in `user.toml`: duplicate id",
+            ),
+            (
+                rule_with("").replace("0.5", "1.5"),
+                |e| matches!(e, RuleError::Invalid { .. }),
+                "score must be within 0..=1",
+            ),
+            (
+                rule_with("").replace("['x[0-9]']", "[]"),
+                |e| matches!(e, RuleError::Invalid { .. }),
+                "has no patterns",
+            ),
+            (
+                rule_with("invalid_score = 0.2"),
+                |e| matches!(e, RuleError::Invalid { .. }),
+                "invalid_score needs a validator",
+            ),
+        ];
+        for (toml, is_kind, needle) in cases {
+            let e = err(&toml);
+            assert!(is_kind(&e), "wrong kind {e:?} for {toml}");
+            let msg = e.to_string();
+            assert!(msg.contains(needle), "`{msg}` lacks `{needle}`");
+            assert!(msg.contains("user.toml"), "`{msg}` lacks the file");
+            assert_eq!(e.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(e.fault(), "internal");
+        }
+        // A duplicate across packs names the first file too (builtin ids are reserved).
+        let dup = RegexDetector::from_sources(&[
+            BUILTIN_PACKS[0],
+            ("user.toml", &rule_with("").replace("r1", "email")),
+        ])
+        .unwrap_err();
+        assert!(dup.to_string().contains("builtin:global.toml"), "{dup}");
+    }
+
+    #[test]
+    fn failing_examples_are_reported() {
+        let pack = r#"
+[[rule]]
+id = "ticket"
+label = "CUSTOM"
+patterns = ['(?-u:\b)TCK-[0-9]{6}(?-u:\b)']
+score = 0.7
+examples = { match = ["TCK-12345", "see «TCK-123456» «x»"], no_match = ["TCK-123456"] }
+"#;
+        let d = RegexDetector::from_sources(&[("user.toml", pack)]).unwrap();
+        let failures = d.check_examples();
+        assert_eq!(failures.len(), 3, "{failures:#?}");
+        assert!(failures[0].contains("match example #0"));
+        assert!(failures[1].contains("«...»"));
+        assert!(failures[2].contains("no_match example #0"));
+        // Messages name spans, never the example text.
+        assert!(failures.iter().all(|f| !f.contains("TCK-1")));
+    }
+
+    #[test]
+    fn marker_stripping() {
+        assert_eq!(strip_markers("ab"), Some(("ab".into(), (0, 2))));
+        assert_eq!(strip_markers("가«12»나"), Some(("가12나".into(), (3, 5))));
+        assert_eq!(strip_markers("«a"), None);
+        assert_eq!(strip_markers("»a«"), None);
+    }
+}

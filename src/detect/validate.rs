@@ -1,0 +1,743 @@
+//! Validators for regex rule candidates: checksums, date checks and range checks.
+//!
+//! A regex finds text *shaped* like an identifier; a validator says whether it can be one.
+//! Rules name a validator by its string id (see [`Validator::ALL`]); the set is fixed because
+//! each validator is code. Every validator takes the whole candidate text of one match and
+//! returns an [`Outcome`]:
+//!
+//! * [`Outcome::Valid`]`(len)`: it passes; the finding covers the first `len` bytes of the
+//!   candidate (validators may trim a greedy tail, e.g. an IBAN followed by `EUR`).
+//! * [`Outcome::ChecksumFailed`]`(len)`: well formed (dates, ranges and lengths hold) but the
+//!   check digit does not. Rules with `invalid_score` keep such candidates at that score (Korean
+//!   resident numbers issued since October 2020 carry no checksum), others drop them.
+//! * [`Outcome::Invalid`]: cannot be a value of this kind; always dropped.
+//!
+//! Validators only look at ASCII digits and letters: patterns must be written with `[0-9]`,
+//! never Unicode `\d`. Nothing here allocates.
+//!
+//! Limits: no network or issuer lookups; a checksum-valid number can still be fake.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// The result of validating one candidate. See the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Passes; the finding covers the first `len` bytes of the candidate.
+    Valid(usize),
+    /// Well formed, but the check digit does not hold; covers the first `len` bytes.
+    ChecksumFailed(usize),
+    /// Not a value of this kind.
+    Invalid,
+}
+
+/// The validators a rule can name with `validator = "..."`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Validator {
+    /// Payment card: 13-19 digits, one kind of separator, issuer prefix and length, Luhn.
+    CreditCard,
+    /// Korean resident registration number: date of birth, gender/century digit, checksum.
+    KrRrn,
+    /// Korean business registration number (NNN-NN-NNNNN): checksum.
+    KrBrn,
+    /// US social security number: no 000/666/9xx area, no 00 group, no 0000 serial.
+    UsSsn,
+    /// IBAN: per-country length and the ISO 7064 mod-97 check.
+    Iban,
+    /// Dotted-quad IPv4: exactly four octets, each 0-255, no leading zeros.
+    Ipv4,
+    /// IPv6 as parsed by `std::net::Ipv6Addr`, with at least two non-empty groups and a digit.
+    Ipv6,
+    /// International phone number: 8 to 15 digits in all.
+    E164,
+    /// A random-looking token: contains an ASCII digit, an upper- and a lower-case letter.
+    SecretToken,
+}
+
+impl Validator {
+    pub const ALL: [Validator; 9] = [
+        Validator::CreditCard,
+        Validator::KrRrn,
+        Validator::KrBrn,
+        Validator::UsSsn,
+        Validator::Iban,
+        Validator::Ipv4,
+        Validator::Ipv6,
+        Validator::E164,
+        Validator::SecretToken,
+    ];
+
+    /// The id rules use: `credit_card`, `kr_rrn`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Validator::CreditCard => "credit_card",
+            Validator::KrRrn => "kr_rrn",
+            Validator::KrBrn => "kr_brn",
+            Validator::UsSsn => "us_ssn",
+            Validator::Iban => "iban",
+            Validator::Ipv4 => "ipv4",
+            Validator::Ipv6 => "ipv6",
+            Validator::E164 => "e164",
+            Validator::SecretToken => "secret_token",
+        }
+    }
+
+    /// Validates one candidate (the whole text of a regex match).
+    pub fn check(self, candidate: &str) -> Outcome {
+        match self {
+            Validator::CreditCard => credit_card(candidate),
+            Validator::KrRrn => kr_rrn(candidate),
+            Validator::KrBrn => kr_brn(candidate),
+            Validator::UsSsn => whole(candidate, us_ssn(candidate)),
+            Validator::Iban => iban(candidate),
+            Validator::Ipv4 => whole(candidate, ipv4(candidate)),
+            Validator::Ipv6 => ipv6_candidate(candidate),
+            Validator::E164 => whole(candidate, e164(candidate)),
+            Validator::SecretToken => whole(candidate, secret_token(candidate)),
+        }
+    }
+}
+
+impl fmt::Display for Validator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error of parsing an unknown validator id; holds the id (rule-file text, not user data).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown validator `{0}` (expected one of: credit_card, kr_rrn, kr_brn, us_ssn, iban, ipv4, ipv6, e164, secret_token)")]
+pub struct UnknownValidator(pub String);
+
+impl FromStr for Validator {
+    type Err = UnknownValidator;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Validator::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| UnknownValidator(s.to_owned()))
+    }
+}
+
+fn whole(candidate: &str, ok: bool) -> Outcome {
+    if ok {
+        Outcome::Valid(candidate.len())
+    } else {
+        Outcome::Invalid
+    }
+}
+
+/// Collects up to `N` ASCII digits of `s`, ignoring every other byte. `None` if there are more.
+fn digits<const N: usize>(s: &str) -> Option<([u8; N], usize)> {
+    let mut out = [0u8; N];
+    let mut n = 0;
+    for b in s.bytes() {
+        if b.is_ascii_digit() {
+            if n == N {
+                return None;
+            }
+            out[n] = b - b'0';
+            n += 1;
+        }
+    }
+    Some((out, n))
+}
+
+/// The Luhn (mod 10) check over digit values (0-9), rightmost digit being the check digit.
+pub fn luhn(digits: &[u8]) -> bool {
+    if digits.is_empty() {
+        return false;
+    }
+    let mut sum = 0u32;
+    for (i, &d) in digits.iter().rev().enumerate() {
+        let mut d = u32::from(d);
+        if i % 2 == 1 {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
+            }
+        }
+        sum += d;
+    }
+    sum % 10 == 0
+}
+
+fn leading(d: &[u8], n: usize) -> u32 {
+    d[..n].iter().fold(0, |acc, &x| acc * 10 + u32::from(x))
+}
+
+/// Whether the digits have the length and prefix of a Visa, Mastercard, American Express,
+/// Discover, JCB or UnionPay card.
+pub fn card_issuer_ok(d: &[u8]) -> bool {
+    let len = d.len();
+    if !(13..=19).contains(&len) {
+        return false;
+    }
+    let p1 = leading(d, 1);
+    let p2 = leading(d, 2);
+    let p3 = leading(d, 3);
+    let p4 = leading(d, 4);
+    let visa = p1 == 4 && matches!(len, 13 | 16 | 19);
+    let master = ((51..=55).contains(&p2) || (2221..=2720).contains(&p4)) && len == 16;
+    let amex = (p2 == 34 || p2 == 37) && len == 15;
+    let discover =
+        (p4 == 6011 || (644..=649).contains(&p3) || p2 == 65) && (16..=19).contains(&len);
+    let jcb = (3528..=3589).contains(&p4) && (16..=19).contains(&len);
+    let unionpay = p2 == 62 && (16..=19).contains(&len);
+    visa || master || amex || discover || jcb || unionpay
+}
+
+/// Payment card candidate: digits with at most one kind of separator (space or hyphen).
+/// When the whole candidate fails, a candidate whose last separated group was absorbed from
+/// following text (`4111 1111 1111 1111 123`) is retried without that group.
+pub fn credit_card(candidate: &str) -> Outcome {
+    let mut sep = None;
+    for b in candidate.bytes() {
+        match b {
+            b'0'..=b'9' => {}
+            b' ' | b'-' => {
+                if sep.is_some_and(|s| s != b) {
+                    return Outcome::Invalid;
+                }
+                sep = Some(b);
+            }
+            _ => return Outcome::Invalid,
+        }
+    }
+    let ok = |s: &str| match digits::<19>(s) {
+        Some((d, n)) => card_issuer_ok(&d[..n]) && luhn(&d[..n]),
+        None => false,
+    };
+    if ok(candidate) {
+        return Outcome::Valid(candidate.len());
+    }
+    if sep.is_some() {
+        if let Some(cut) = candidate.rfind([' ', '-']) {
+            if ok(&candidate[..cut]) {
+                return Outcome::Valid(cut);
+            }
+        }
+    }
+    Outcome::Invalid
+}
+
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        _ => 0,
+    }
+}
+
+/// Korean resident registration number `YYMMDD-GNNNNNN` (hyphen optional). The 7th digit
+/// gives sex and century (1, 2, 5, 6: 1900s; 3, 4, 7, 8: 2000s; 9, 0: 1800s); the date must
+/// exist. The last digit is `(11 - Σ wᵢdᵢ mod 11) mod 10` with weights 2..9,2..5; numbers
+/// issued since October 2020 are random there, so a wrong check digit gives
+/// [`Outcome::ChecksumFailed`], not [`Outcome::Invalid`].
+pub fn kr_rrn(candidate: &str) -> Outcome {
+    let shape_ok = match candidate.len() {
+        13 => candidate.bytes().all(|b| b.is_ascii_digit()),
+        14 => candidate.bytes().enumerate().all(|(i, b)| {
+            if i == 6 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        }),
+        _ => false,
+    };
+    if !shape_ok {
+        return Outcome::Invalid;
+    }
+    let Some((d, 13)) = digits::<13>(candidate) else {
+        return Outcome::Invalid;
+    };
+    let century = match d[6] {
+        1 | 2 | 5 | 6 => 1900,
+        3 | 4 | 7 | 8 => 2000,
+        _ => 1800,
+    };
+    let year = century + leading(&d, 2);
+    let month = leading(&d[2..], 2);
+    let day = leading(&d[4..], 2);
+    if day == 0 || day > days_in_month(year, month) {
+        return Outcome::Invalid;
+    }
+    const W: [u32; 12] = [2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5];
+    let sum: u32 = W.iter().zip(&d[..12]).map(|(w, &x)| w * u32::from(x)).sum();
+    if (11 - sum % 11) % 10 == u32::from(d[12]) {
+        Outcome::Valid(candidate.len())
+    } else {
+        Outcome::ChecksumFailed(candidate.len())
+    }
+}
+
+/// Korean business registration number `NNN-NN-NNNNN` (hyphens optional): weights
+/// 1,3,7,1,3,7,1,3,5 plus ⌊5·d₉/10⌋, check digit `(10 - sum mod 10) mod 10`.
+pub fn kr_brn(candidate: &str) -> Outcome {
+    if !candidate.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+        return Outcome::Invalid;
+    }
+    let Some((d, 10)) = digits::<10>(candidate) else {
+        return Outcome::Invalid;
+    };
+    const W: [u32; 9] = [1, 3, 7, 1, 3, 7, 1, 3, 5];
+    let mut sum: u32 = W.iter().zip(&d[..9]).map(|(w, &x)| w * u32::from(x)).sum();
+    sum += u32::from(d[8]) * 5 / 10;
+    if (10 - sum % 10) % 10 == u32::from(d[9]) {
+        Outcome::Valid(candidate.len())
+    } else {
+        Outcome::ChecksumFailed(candidate.len())
+    }
+}
+
+/// US social security number `AAA-GG-SSSS` (hyphens optional): area not 000, 666 or 900-999,
+/// group not 00, serial not 0000.
+pub fn us_ssn(candidate: &str) -> bool {
+    if !candidate.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+        return false;
+    }
+    let Some((d, 9)) = digits::<9>(candidate) else {
+        return false;
+    };
+    let area = leading(&d, 3);
+    let group = leading(&d[3..], 2);
+    let serial = leading(&d[5..], 4);
+    area != 0 && area != 666 && area < 900 && group != 0 && serial != 0
+}
+
+/// IBAN lengths of the countries we recognise (SEPA plus common others).
+const IBAN_LENGTHS: &[(&[u8; 2], usize)] = &[
+    (b"AD", 24),
+    (b"AE", 23),
+    (b"AT", 20),
+    (b"BE", 16),
+    (b"BG", 22),
+    (b"BH", 22),
+    (b"BR", 29),
+    (b"CH", 21),
+    (b"CY", 28),
+    (b"CZ", 24),
+    (b"DE", 22),
+    (b"DK", 18),
+    (b"EE", 20),
+    (b"ES", 24),
+    (b"FI", 18),
+    (b"FR", 27),
+    (b"GB", 22),
+    (b"GI", 23),
+    (b"GR", 27),
+    (b"HR", 21),
+    (b"HU", 28),
+    (b"IE", 22),
+    (b"IL", 23),
+    (b"IS", 26),
+    (b"IT", 27),
+    (b"LI", 21),
+    (b"LT", 20),
+    (b"LU", 20),
+    (b"LV", 21),
+    (b"MC", 27),
+    (b"MT", 31),
+    (b"NL", 18),
+    (b"NO", 15),
+    (b"PL", 28),
+    (b"PT", 25),
+    (b"RO", 24),
+    (b"SA", 24),
+    (b"SE", 24),
+    (b"SI", 19),
+    (b"SK", 24),
+    (b"SM", 27),
+    (b"TR", 26),
+    (b"UA", 29),
+];
+
+/// The IBAN length of a country code, if the country is in the table.
+pub fn iban_length(country: &[u8]) -> Option<usize> {
+    IBAN_LENGTHS
+        .iter()
+        .find(|(c, _)| c.as_slice() == country)
+        .map(|&(_, n)| n)
+}
+
+/// ISO 7064 mod 97-10 over a compact IBAN (uppercase letters and digits, no spaces): the first
+/// four characters are moved to the end, letters become 10..35, and the number mod 97 is 1.
+pub fn iban_mod97(compact: &[u8]) -> bool {
+    if compact.len() < 5 {
+        return false;
+    }
+    let mut rem: u32 = 0;
+    for &b in compact[4..].iter().chain(&compact[..4]) {
+        match b {
+            b'0'..=b'9' => rem = (rem * 10 + u32::from(b - b'0')) % 97,
+            b'A'..=b'Z' => rem = (rem * 100 + u32::from(b - b'A' + 10)) % 97,
+            _ => return false,
+        }
+    }
+    rem == 1
+}
+
+/// IBAN candidate, compact or in space-separated groups. The country fixes the length; a
+/// candidate that runs longer (a greedy match into following capitals, `... 00 EUR`) is cut
+/// to that length when the cut falls on a space, and is invalid otherwise.
+pub fn iban(candidate: &str) -> Outcome {
+    let bytes = candidate.as_bytes();
+    if bytes.len() < 4 {
+        return Outcome::Invalid;
+    }
+    let Some(want) = iban_length(&bytes[..2]) else {
+        return Outcome::Invalid;
+    };
+    if !bytes[2].is_ascii_digit() || !bytes[3].is_ascii_digit() {
+        return Outcome::Invalid;
+    }
+    let mut compact = [0u8; 34];
+    let mut n = 0;
+    let mut end = bytes.len();
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b' ' {
+            if n == want {
+                // Complete: what follows the space is other text the regex swallowed.
+                end = i;
+                break;
+            }
+            continue;
+        }
+        if !(b.is_ascii_uppercase() || b.is_ascii_digit()) || n == want {
+            return Outcome::Invalid;
+        }
+        compact[n] = b;
+        n += 1;
+    }
+    if n != want {
+        return Outcome::Invalid;
+    }
+    if iban_mod97(&compact[..n]) {
+        Outcome::Valid(end)
+    } else {
+        Outcome::ChecksumFailed(end)
+    }
+}
+
+/// Dotted-quad IPv4: exactly four decimal octets 0-255 without leading zeros.
+pub fn ipv4(candidate: &str) -> bool {
+    let mut parts = 0;
+    for part in candidate.split('.') {
+        parts += 1;
+        let b = part.as_bytes();
+        if parts > 4
+            || b.is_empty()
+            || b.len() > 3
+            || !b.iter().all(u8::is_ascii_digit)
+            || (b.len() > 1 && b[0] == b'0')
+        {
+            return false;
+        }
+        if part.parse::<u16>().map_or(true, |v| v > 255) {
+            return false;
+        }
+    }
+    parts == 4
+}
+
+/// IPv6 accepted by `std::net::Ipv6Addr`, with at least two non-empty groups and at least one
+/// decimal digit: this rejects `::`, `::1`, `Abc::Def` (code paths) and times like `12:30:45`
+/// (three groups and no `::` do not parse).
+pub fn ipv6(candidate: &str) -> bool {
+    let groups = candidate.split(':').filter(|g| !g.is_empty()).count();
+    groups >= 2
+        && candidate.bytes().any(|b| b.is_ascii_digit())
+        && candidate.parse::<std::net::Ipv6Addr>().is_ok()
+}
+
+/// [`ipv6`] on a regex candidate, which may have swallowed a colon of the sentence
+/// (`2001:db8::1: reachable`): that single trailing colon is dropped.
+fn ipv6_candidate(candidate: &str) -> Outcome {
+    if ipv6(candidate) {
+        return Outcome::Valid(candidate.len());
+    }
+    match candidate.strip_suffix(':') {
+        Some(cut) if !cut.ends_with(':') && ipv6(cut) => Outcome::Valid(cut.len()),
+        _ => Outcome::Invalid,
+    }
+}
+
+/// International number in E.164 spirit: `+` then 8 to 15 digits in all (country code
+/// included), separated by nothing, spaces, dots, hyphens or parentheses.
+pub fn e164(candidate: &str) -> bool {
+    let mut n = 0;
+    for b in candidate.bytes() {
+        match b {
+            b'0'..=b'9' => n += 1,
+            b'+' | b' ' | b'.' | b'-' | b'(' | b')' => {}
+            _ => return false,
+        }
+    }
+    (8..=15).contains(&n)
+}
+
+/// A random-looking token: at least one ASCII digit, one upper-case and one lower-case letter.
+/// Guards prefixes like `sk-` against hyphenated words (`sk-this-is-a-long-phrase`).
+pub fn secret_token(candidate: &str) -> bool {
+    let b = candidate.as_bytes();
+    b.iter().any(u8::is_ascii_digit)
+        && b.iter().any(u8::is_ascii_uppercase)
+        && b.iter().any(u8::is_ascii_lowercase)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ds(s: &str) -> Vec<u8> {
+        s.bytes().map(|b| b - b'0').collect()
+    }
+
+    #[test]
+    fn luhn_known_numbers() {
+        for ok in [
+            "4111111111111111",
+            "5555555555554444",
+            "378282246310005",
+            "6011111111111117",
+            "3530111333300000",
+            "6200000000000005",
+            "2223003122003222",
+            "4222222222222",
+            "0",
+            "18",
+        ] {
+            assert!(luhn(&ds(ok)), "{ok} should pass Luhn");
+        }
+        for bad in [
+            "4111111111111112",
+            "1234567812345678",
+            "9001011234568",
+            "19",
+        ] {
+            assert!(!luhn(&ds(bad)), "{bad} should fail Luhn");
+        }
+        assert!(!luhn(&[]));
+    }
+
+    #[test]
+    fn credit_card_issuers_and_separators() {
+        for ok in [
+            "4111111111111111",
+            "4111 1111 1111 1111",
+            "4111-1111-1111-1111",
+            "5555555555554444",
+            "2223003122003222",
+            "3782 822463 10005",
+            "6011111111111117",
+            "3530111333300000",
+            "6200000000000005",
+            "4222222222222",
+        ] {
+            assert_eq!(credit_card(ok), Outcome::Valid(ok.len()), "{ok}");
+        }
+        for bad in [
+            "4111111111111112",    // Luhn
+            "4111 1111-1111 1111", // mixed separators
+            "7111111111111111",    // no issuer
+            "5555555555554",       // Mastercard must be 16
+            "411111111111111",     // Visa 15 digits
+            "41111111111111111111",
+            "9001011234568",
+        ] {
+            assert_eq!(credit_card(bad), Outcome::Invalid, "{bad}");
+        }
+        // A group absorbed from the following text is dropped again.
+        assert_eq!(
+            credit_card("4111 1111 1111 1111 123"),
+            Outcome::Valid("4111 1111 1111 1111".len())
+        );
+    }
+
+    #[test]
+    fn kr_rrn_checks_date_and_checksum() {
+        for ok in [
+            "900101-1234568",
+            "9001011234568",
+            "850715-2345670",
+            "020315-4123458",
+            "771231-5123450",
+        ] {
+            assert_eq!(kr_rrn(ok), Outcome::Valid(ok.len()), "{ok}");
+        }
+        // Well formed, wrong check digit (post-2020 numbers look like this).
+        assert_eq!(
+            kr_rrn("900101-1234567"),
+            Outcome::ChecksumFailed("900101-1234567".len())
+        );
+        for bad in [
+            "900230-1234568", // 30 February
+            "010229-3123456", // 2001 is not a leap year
+            "901301-1234568", // month 13
+            "900100-1234568", // day 0
+            "900101-12345",   // short
+            "900101_1234568",
+            "90010-11234568",
+        ] {
+            assert_eq!(kr_rrn(bad), Outcome::Invalid, "{bad}");
+        }
+        // 2000-02-29 exists (leap year, century 2000 from the 3).
+        assert_ne!(kr_rrn("000229-3123456"), Outcome::Invalid);
+        // 1900-02-29 does not (1900 is not a leap year).
+        assert_eq!(kr_rrn("000229-1123456"), Outcome::Invalid);
+    }
+
+    #[test]
+    fn kr_brn_checksum() {
+        for ok in ["123-45-67891", "220-81-62782", "104-81-12340", "2118654323"] {
+            assert_eq!(kr_brn(ok), Outcome::Valid(ok.len()), "{ok}");
+        }
+        for bad in ["123-45-67890", "220-81-62781"] {
+            assert_eq!(kr_brn(bad), Outcome::ChecksumFailed(bad.len()), "{bad}");
+        }
+        assert_eq!(kr_brn("123-45-6789"), Outcome::Invalid);
+        assert_eq!(kr_brn("123-45-678901"), Outcome::Invalid);
+    }
+
+    #[test]
+    fn us_ssn_ranges() {
+        assert!(us_ssn("123-45-6789"));
+        assert!(us_ssn("899-99-9999"));
+        for bad in [
+            "000-12-3456",
+            "666-12-3456",
+            "900-12-3456",
+            "999-12-3456",
+            "123-00-4567",
+            "123-45-0000",
+            "123-45-678",
+        ] {
+            assert!(!us_ssn(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn iban_mod97_and_lengths() {
+        for ok in [
+            "DE89 3704 0044 0532 0130 00",
+            "DE89370400440532013000",
+            "GB82 WEST 1234 5698 7654 32",
+            "FR14 2004 1010 0505 0001 3M02 606",
+            "NL91 ABNA 0417 1643 00",
+            "ES91 2100 0418 4502 0005 1332",
+            "IT60 X054 2811 1010 0000 0123 456",
+            "CH93 0076 2011 6238 5295 7",
+            "BE68 5390 0754 7034",
+        ] {
+            assert_eq!(iban(ok), Outcome::Valid(ok.len()), "{ok}");
+        }
+        assert_eq!(
+            iban("DE89 3704 0044 0532 0130 01"),
+            Outcome::ChecksumFailed("DE89 3704 0044 0532 0130 01".len())
+        );
+        assert_eq!(iban("DE89 3704 0044 0532 0130"), Outcome::Invalid); // too short
+        assert_eq!(iban("XX89 3704 0044 0532 0130 00"), Outcome::Invalid); // no such country
+        assert_eq!(iban("DEAB 3704 0044 0532 0130 00"), Outcome::Invalid);
+        // A greedy tail after a complete IBAN is cut at the token end.
+        assert_eq!(
+            iban("DE89 3704 0044 0532 0130 00 EUR"),
+            Outcome::Valid("DE89 3704 0044 0532 0130 00".len())
+        );
+        assert_eq!(
+            iban("DE89 3704 0044 0532 0130 00EU"),
+            Outcome::Invalid,
+            "a cut inside a group is no IBAN"
+        );
+        assert!(iban_mod97(b"GB82WEST12345698765432"));
+        assert!(!iban_mod97(b"GB82WEST12345698765433"));
+        assert!(!iban_mod97(b"GB8"));
+        assert_eq!(iban_length(b"KR"), None);
+    }
+
+    #[test]
+    fn ipv4_octets() {
+        for ok in [
+            "192.168.0.1",
+            "10.0.0.1",
+            "255.255.255.255",
+            "0.0.0.0",
+            "8.8.8.8",
+        ] {
+            assert!(ipv4(ok), "{ok}");
+        }
+        for bad in [
+            "256.1.1.1",
+            "1.2.3",
+            "1.2.3.4.5",
+            "01.2.3.4",
+            "1..2.3",
+            "1.2.3.",
+            "1.2.3.1000",
+        ] {
+            assert!(!ipv4(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ipv6_forms() {
+        for ok in [
+            "2001:db8::1",
+            "2001:0db8:85a3:0000:0000:8a2e:0370:7334",
+            "fe80::1ff:fe23:4567:890a",
+            "::ffff:192.168.1.1",
+            "2001:db8:0:0:1::1",
+        ] {
+            assert!(ipv6(ok), "{ok}");
+        }
+        for bad in [
+            "12:30:45",
+            "::1",
+            "::",
+            "Abc::Def",
+            "00:1A:2B:3C:4D:5E",
+            "2001:db8:::1",
+            "12345::1",
+        ] {
+            assert!(!ipv6(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn e164_digit_counts() {
+        assert!(e164("+82 10-2345-6789"));
+        assert!(e164("+1 (415) 555-2671"));
+        assert!(e164("+442079460958"));
+        assert!(!e164("+1 234"));
+        assert!(!e164("+1234567890123456"));
+        assert!(!e164("+82 10/2345/6789"));
+    }
+
+    #[test]
+    fn secret_token_needs_mixed_characters() {
+        assert!(secret_token("sk-Ab3dEf6hIj9kLm2nOp5qRs8tUv"));
+        assert!(!secret_token("sk-this-is-a-very-long-hyphenated-phrase"));
+        assert!(!secret_token("sk-alllower-abcdefghijklmnop"));
+        assert!(!secret_token("ABCDEFGHIJ1234567890"));
+    }
+
+    #[test]
+    fn validator_ids_round_trip() {
+        for v in Validator::ALL {
+            assert_eq!(v.as_str().parse::<Validator>().unwrap(), v);
+        }
+        assert!("luhn".parse::<Validator>().is_err());
+        assert_eq!(
+            Validator::Ipv4.check("1.2.3.4"),
+            Outcome::Valid(7),
+            "check dispatches"
+        );
+        assert_eq!(Validator::UsSsn.check("666-12-3456"), Outcome::Invalid);
+        assert_eq!(Validator::Ipv6.check("2001:db8::1:"), Outcome::Valid(11));
+        assert_eq!(Validator::Ipv6.check("2001:db8::"), Outcome::Valid(10));
+        assert_eq!(Validator::Ipv6.check("12:30:45:"), Outcome::Invalid);
+    }
+}
