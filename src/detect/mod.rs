@@ -293,3 +293,10 @@ mod tests {
         );
     }
 }
+
+/// Builds the detection engine the configuration asks for: the regex rule packs (built-in
+/// and/or files) with the configured score thresholds.
+pub fn build_engine(settings: &crate::config::DetectSettings) -> Result<Engine, regex::RuleError> {
+    let rules = regex::RegexDetector::from_files(&settings.rule_files, settings.builtin_rules)?;
+    Ok(Engine::new(vec![Arc::new(rules)]).with_thresholds(settings.min_score, settings.thresholds.clone()))
+}
