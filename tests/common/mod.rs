@@ -505,3 +505,30 @@ pub async fn eventually(timeout: Duration, mut check: impl AsyncFnMut() -> bool)
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A gateway with `/openai`, `/anthropic` and `/gemini` all routed to `up`, plus `config`.
+pub fn gateway_for(up: &upstream::Upstream, config: &str) -> gateway::Gateway {
+    gateway::Gateway::builder()
+        .config(config)
+        .route("/openai", &up.url())
+        .route("/anthropic", &up.url())
+        .route("/gemini", &up.url())
+        .start()
+}
+
+pub const CHAT: &str = "/openai/v1/chat/completions";
+pub const RESPONSES: &str = "/openai/v1/responses";
+pub const EMBEDDINGS: &str = "/openai/v1/embeddings";
+pub const MESSAGES: &str = "/anthropic/v1/messages";
+pub const GEMINI: &str = "/gemini/v1beta/models/gemini-2.0-flash:generateContent";
+pub const GEMINI_SSE: &str = "/gemini/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse";
+
+/// Panics unless every planted value occurs in `text` (the client got them back).
+pub fn assert_all_restored(what: &str, text: &str) {
+    for (v, _) in PLANTED {
+        assert!(
+            text.contains(v),
+            "{what}: `{v}` was not restored in: {text}"
+        );
+    }
+}
