@@ -452,7 +452,7 @@ impl Body for Paced {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         let this = self.get_mut();
-        if this.yield_next && !(this.pos >= this.limit && !this.fail_at_limit) {
+        if this.yield_next && (this.pos < this.limit || this.fail_at_limit) {
             match this.pause {
                 Some(p) => {
                     let sleep = this
@@ -491,7 +491,7 @@ impl Body for Paced {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.pos >= self.limit && !(self.fail_at_limit && !self.failed)
+        self.pos >= self.limit && (!self.fail_at_limit || self.failed)
     }
 
     fn size_hint(&self) -> SizeHint {
