@@ -237,7 +237,7 @@ mod tests {
         let engine = Engine::new(vec![std::sync::Arc::new(Lit)]);
         let r = evaluate(&engine, &[p.as_path()], MatchMode::Strict).unwrap();
         assert_eq!(r.docs, 3);
-        assert_eq!(r.chars, 14 + 21 + 7);
+        assert_eq!(r.chars, 13 + 21 + 7);
         let e = r.labels["EMAIL"];
         assert_eq!((e.tp, e.fp, e.fn_), (1, 1, 1));
         assert_eq!(r.micro.tp, 1);
