@@ -196,9 +196,8 @@ pub struct Rule {
     id: String,
     file: String,
     label: Label,
-    subtype: Option<String>,
-    /// Interned `subtype` and `regex:<id>`, for allocation-free findings.
-    subtype_static: Option<&'static str>,
+    /// Interned, like `detector` (`regex:<id>`), so findings borrow instead of allocating.
+    subtype: Option<&'static str>,
     detector: &'static str,
     validator: Option<Validator>,
     score: f32,
@@ -220,8 +219,12 @@ impl Rule {
     pub fn label(&self) -> Label {
         self.label
     }
-    pub fn subtype(&self) -> Option<&str> {
-        self.subtype.as_deref()
+    pub fn subtype(&self) -> Option<&'static str> {
+        self.subtype
+    }
+    /// The name findings of this rule carry: `regex:<id>`.
+    pub fn detector_name(&self) -> &'static str {
+        self.detector
     }
     pub fn validator(&self) -> Option<Validator> {
         self.validator
@@ -533,7 +536,7 @@ impl Detector for RegexDetector {
                 start: c.start,
                 end: c.end,
                 label: rule.label,
-                subtype: rule.subtype_static.map(Cow::Borrowed),
+                subtype: rule.subtype.map(Cow::Borrowed),
                 detector: Cow::Borrowed(rule.detector),
                 score: c.score,
             });
@@ -732,12 +735,11 @@ fn compile_rule(file: &str, def: RuleDef) -> Result<(Rule, Vec<String>), RuleErr
         .map(|w| w.to_ascii_lowercase())
         .collect();
     let rule = Rule {
-        subtype_static: def.subtype.as_deref().map(intern),
+        subtype: def.subtype.as_deref().map(intern),
         detector: intern(&format!("regex:{}", def.id)),
         id: def.id,
         file: file.to_owned(),
         label,
-        subtype: def.subtype,
         validator,
         score: def.score,
         invalid_score: def.invalid_score,
