@@ -18,7 +18,7 @@
 //! invalid_score = 0.5           # optional: score when only the checksum fails; absent => drop
 //! context = { ko = ["주민번호"], en = ["resident"] }  # optional, any language keys
 //! context_boost = 0.1           # optional (default 0.1): added when a context word occurs
-//!                               # within 40 chars before the match (case-insensitive), cap 1.0
+//!                               # within 40 chars before the match (ASCII case ignored), cap 1.0
 //! examples = { match = ["..."], no_match = ["..."] }
 //! ```
 //!
@@ -196,7 +196,9 @@ pub struct Rule {
     id: String,
     file: String,
     label: Label,
-    subtype: Option<String>,
+    /// Interned, like `detector` (`regex:<id>`), so findings borrow instead of allocating.
+    subtype: Option<&'static str>,
+    detector: &'static str,
     validator: Option<Validator>,
     score: f32,
     invalid_score: Option<f32>,
@@ -217,8 +219,12 @@ impl Rule {
     pub fn label(&self) -> Label {
         self.label
     }
-    pub fn subtype(&self) -> Option<&str> {
-        self.subtype.as_deref()
+    pub fn subtype(&self) -> Option<&'static str> {
+        self.subtype
+    }
+    /// The name findings of this rule carry: `regex:<id>`.
+    pub fn detector_name(&self) -> &'static str {
+        self.detector
     }
     pub fn validator(&self) -> Option<Validator> {
         self.validator
@@ -530,8 +536,8 @@ impl Detector for RegexDetector {
                 start: c.start,
                 end: c.end,
                 label: rule.label,
-                subtype: rule.subtype.clone().map(Cow::Owned),
-                detector: Cow::Owned(format!("regex:{}", rule.id)),
+                subtype: rule.subtype.map(Cow::Borrowed),
+                detector: Cow::Borrowed(rule.detector),
                 score: c.score,
             });
         });
@@ -551,7 +557,8 @@ fn at_boundaries(text: &str, start: usize, end: usize) -> bool {
     head_ok && tail_ok
 }
 
-/// Whether one of `words` (lower-case) occurs within [`CONTEXT_CHARS`] chars before `start`.
+/// Whether one of `words` (lower-case) occurs within [`CONTEXT_CHARS`] chars before `start`,
+/// ignoring ASCII case (Hangul has none; other scripts match exactly). Allocates nothing.
 fn has_context(text: &str, start: usize, words: &[String]) -> bool {
     let from = text[..start]
         .char_indices()
@@ -559,8 +566,30 @@ fn has_context(text: &str, start: usize, words: &[String]) -> bool {
         .take(CONTEXT_CHARS)
         .last()
         .map_or(start, |(i, _)| i);
-    let window = text[from..start].to_lowercase();
-    words.iter().any(|w| window.contains(w.as_str()))
+    let window = &text.as_bytes()[from..start];
+    words.iter().any(|w| {
+        let w = w.as_bytes();
+        w.len() <= window.len() && window.windows(w.len()).any(|x| x.eq_ignore_ascii_case(w))
+    })
+}
+
+/// Returns a `'static` copy of `s`, shared by every detector built in this process, so that
+/// findings borrow their detector name and subtype instead of allocating them. Grows only
+/// with distinct names (reloading the same packs adds nothing).
+fn intern(s: &str) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut names = NAMES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(&n) = names.get(s) {
+        return n;
+    }
+    let n: &'static str = Box::leak(s.to_owned().into_boxed_str());
+    names.insert(n);
+    n
 }
 
 /// Removes one `«`/`»` pair and returns the text and the byte span between the markers; the
@@ -703,13 +732,14 @@ fn compile_rule(file: &str, def: RuleDef) -> Result<(Rule, Vec<String>), RuleErr
         .values()
         .flatten()
         .filter(|w| !w.is_empty())
-        .map(|w| w.to_lowercase())
+        .map(|w| w.to_ascii_lowercase())
         .collect();
     let rule = Rule {
+        subtype: def.subtype.as_deref().map(intern),
+        detector: intern(&format!("regex:{}", def.id)),
         id: def.id,
         file: file.to_owned(),
         label,
-        subtype: def.subtype,
         validator,
         score: def.score,
         invalid_score: def.invalid_score,
@@ -959,6 +989,10 @@ Contact us via the website; call center hours 9-18. The sk-learn library, xoxo h
         assert_eq!(f.label, Label::BusinessId);
         assert_eq!(f.subtype.as_deref(), Some("KR_BRN"));
         assert_eq!(f.detector, "regex:kr_brn");
+        // Names are interned: findings do not allocate them.
+        assert!(matches!(f.detector, Cow::Borrowed(_)));
+        assert!(matches!(f.subtype, Some(Cow::Borrowed(_))));
+        assert!(std::ptr::eq(intern("regex:kr_brn"), intern("regex:kr_brn")));
         assert!((f.score - 0.95).abs() < 1e-6, "{}", f.score);
         let e = &scan(d, "a@b.example")[0];
         assert_eq!(e.subtype, None);
@@ -1052,7 +1086,8 @@ examples = { match = ["TCK-123456"], no_match = ["TCK-12345"] }
 
     #[test]
     fn bad_rule_files_name_file_rule_and_problem() {
-        let cases: Vec<(String, fn(&RuleError) -> bool, &str)> = vec![
+        type IsKind = fn(&RuleError) -> bool;
+        let cases: Vec<(String, IsKind, &str)> = vec![
             (
                 "[[rule]\n".into(),
                 |e| matches!(e, RuleError::Parse { .. }),
