@@ -32,7 +32,13 @@ async fn post(client: &HttpClient, url: &str, body: &str, first_byte_only: bool)
     assert!(resp.status().is_success(), "status {}", resp.status());
     let mut body = resp.into_body();
     if first_byte_only {
-        let first = body.frame().await.expect("a first frame").expect("frame").into_data().unwrap_or_default();
+        let first = body
+            .frame()
+            .await
+            .expect("a first frame")
+            .expect("frame")
+            .into_data()
+            .unwrap_or_default();
         // Drain the rest so the connection goes back to the pool.
         while body.frame().await.is_some() {}
         return first;
@@ -41,16 +47,26 @@ async fn post(client: &HttpClient, url: &str, body: &str, first_byte_only: bool)
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let audit = dir.path().join("audit.jsonl");
     let (direct, via, gateway) = rt.block_on(async {
         let up = common::mock_upstream::spawn("127.0.0.1:0".parse().unwrap()).await;
         let mut cfg = Config::embedded_default();
-        cfg.apply_overrides(Some("127.0.0.1:0"), &[format!("/openai=http://{up}")], Some(audit.to_str().unwrap()))
-            .unwrap();
+        cfg.apply_overrides(
+            Some("127.0.0.1:0"),
+            &[format!("/openai=http://{up}")],
+            Some(audit.to_str().unwrap()),
+        )
+        .unwrap();
         let gw = Arc::new(Gateway::from_config(Arc::new(cfg)).unwrap());
-        let listener = garim::server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let listener = garim::server::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
         let addr = listener.local_addr().unwrap();
         let server = garim::server::Server::new(gw.clone());
         tokio::spawn(server.serve(listener, None, std::future::pending()));
@@ -68,26 +84,39 @@ fn bench(c: &mut Criterion) {
     rt.block_on(async {
         let out = post(&client, &via, &json_body, false).await;
         let text = String::from_utf8_lossy(&out);
-        assert!(text.contains("kim.minsu@example.com") && text.contains("900101-1234568"), "not restored: {text}");
+        assert!(
+            text.contains("kim.minsu@example.com") && text.contains("900101-1234568"),
+            "not restored: {text}"
+        );
     });
 
     let mut g = c.benchmark_group("chat_2kb_json");
     for (name, url) in [("direct", &direct), ("via_garim", &via)] {
-        g.bench_function(name, |b| b.to_async(&rt).iter(|| post(&client, url, &json_body, false)));
+        g.bench_function(name, |b| {
+            b.to_async(&rt)
+                .iter(|| post(&client, url, &json_body, false))
+        });
     }
     g.finish();
 
     let mut g = c.benchmark_group("chat_2kb_sse_first_byte");
     for (name, url) in [("direct", &direct), ("via_garim", &via)] {
-        g.bench_function(name, |b| b.to_async(&rt).iter(|| post(&client, url, &sse_body, true)));
+        g.bench_function(name, |b| {
+            b.to_async(&rt).iter(|| post(&client, url, &sse_body, true))
+        });
     }
     g.finish();
 
     let prompt: serde_json::Value = serde_json::from_str(&json_body).unwrap();
-    let text = prompt["messages"][1]["content"].as_str().unwrap().to_owned();
+    let text = prompt["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let mut g = c.benchmark_group("stages");
     g.throughput(criterion::Throughput::Bytes(text.len() as u64));
-    g.bench_function("detect_2kb", |b| b.iter(|| gateway.engine.detect(&text).unwrap()));
+    g.bench_function("detect_2kb", |b| {
+        b.iter(|| gateway.engine.detect(&text).unwrap())
+    });
     g.finish();
 }
 

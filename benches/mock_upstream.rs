@@ -8,7 +8,9 @@ mod common;
 
 fn main() {
     let Ok(addr) = std::env::var("GARIM_MOCK_LISTEN") else {
-        eprintln!("mock_upstream: set GARIM_MOCK_LISTEN=ADDR:PORT to serve (used by benches/load.sh)");
+        eprintln!(
+            "mock_upstream: set GARIM_MOCK_LISTEN=ADDR:PORT to serve (used by benches/load.sh)"
+        );
         return;
     };
     let addr = addr.parse().expect("GARIM_MOCK_LISTEN must be ADDR:PORT");

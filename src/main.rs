@@ -14,7 +14,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "garim", version, about = "Privacy gateway for LLM traffic: masks personal data before it leaves, restores it in the answer.")]
+#[command(
+    name = "garim",
+    version,
+    about = "Privacy gateway for LLM traffic: masks personal data before it leaves, restores it in the answer."
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -91,10 +95,24 @@ fn load_config(path: Option<&PathBuf>) -> Result<Config, Failure> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
-        Cmd::Serve { config, listen, routes, audit } => serve(config, listen, routes, audit),
-        Cmd::Scan { config, json, input } => scan(config, json, input),
+        Cmd::Serve {
+            config,
+            listen,
+            routes,
+            audit,
+        } => serve(config, listen, routes, audit),
+        Cmd::Scan {
+            config,
+            json,
+            input,
+        } => scan(config, json, input),
         Cmd::Mask { config, input } => mask(config, input),
-        Cmd::Eval { config, match_mode, json, corpora } => eval(config, match_mode, json, corpora),
+        Cmd::Eval {
+            config,
+            match_mode,
+            json,
+            corpora,
+        } => eval(config, match_mode, json, corpora),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -109,20 +127,30 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(config: Option<PathBuf>, listen: Option<String>, routes: Vec<String>, audit: Option<String>) -> Result<(), Failure> {
+fn serve(
+    config: Option<PathBuf>,
+    listen: Option<String>,
+    routes: Vec<String>,
+    audit: Option<String>,
+) -> Result<(), Failure> {
     let mut cfg = load_config(config.as_ref())?;
     cfg.apply_overrides(listen.as_deref(), &routes, audit.as_deref())
         .map_err(|e| Failure::Usage(e.into()))?;
     garim::telemetry::init_tracing(&cfg.log_level);
     let cfg = Arc::new(cfg);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let gateway = Gateway::from_config(cfg.clone()).map_err(|e| match e {
             StartError::Config(m) => Failure::Usage(anyhow::anyhow!(m)),
             StartError::Io(m) => Failure::Other(anyhow::anyhow!(m)),
         })?;
         let tls = match &cfg.server.tls {
-            Some(t) => Some(garim::server::tls_acceptor(&t.cert_file, &t.key_file).map_err(|e| Failure::Usage(e.into()))?),
+            Some(t) => Some(
+                garim::server::tls_acceptor(&t.cert_file, &t.key_file)
+                    .map_err(|e| Failure::Usage(e.into()))?,
+            ),
             None => None,
         };
         let listener = garim::server::bind(cfg.server.listen).await?;
@@ -214,21 +242,37 @@ fn scan(config: Option<PathBuf>, json: bool, input: Option<PathBuf>) -> Result<(
 fn mask(config: Option<PathBuf>, input: Option<PathBuf>) -> Result<(), Failure> {
     let engine = engine(config.as_ref())?;
     let rt = tokio::runtime::Builder::new_current_thread().build()?;
-    let vault = garim::mask::MemoryVault::new(std::time::Duration::from_secs(86_400), usize::MAX, usize::MAX);
+    let vault = garim::mask::MemoryVault::new(
+        std::time::Duration::from_secs(86_400),
+        usize::MAX,
+        usize::MAX,
+    );
     let conv = garim::mask::ConversationId("cli".into());
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for line in open_input(input.as_ref())?.lines() {
         let line = line.context("reading input")?;
         let findings = engine.detect(&line)?;
-        let pairs: Vec<_> = findings.iter().map(|f| (f.label, &line[f.start..f.end])).collect();
+        let pairs: Vec<_> = findings
+            .iter()
+            .map(|f| (f.label, &line[f.start..f.end]))
+            .collect();
         let assigned = rt.block_on(garim::mask::Vault::assign(&vault, &conv, &pairs))?;
-        writeln!(out, "{}", garim::mask::apply(&line, &findings, &assigned.placeholders))?;
+        writeln!(
+            out,
+            "{}",
+            garim::mask::apply(&line, &findings, &assigned.placeholders)
+        )?;
     }
     out.flush()?;
     Ok(())
 }
 
-fn eval(config: Option<PathBuf>, mode: MatchArg, json: bool, corpora: Vec<PathBuf>) -> Result<(), Failure> {
+fn eval(
+    config: Option<PathBuf>,
+    mode: MatchArg,
+    json: bool,
+    corpora: Vec<PathBuf>,
+) -> Result<(), Failure> {
     use garim::detect::eval::{evaluate, MatchMode};
     let engine = engine(config.as_ref())?;
     let mode = match mode {
@@ -241,10 +285,27 @@ fn eval(config: Option<PathBuf>, mode: MatchArg, json: bool, corpora: Vec<PathBu
     if json {
         writeln!(out, "{}", serde_json::to_string(&report)?)?;
     } else {
-        writeln!(out, "{} docs, {} chars, {:.3} s detection", report.docs, report.chars, report.seconds)?;
-        writeln!(out, "{:<16} {:>6} {:>6} {:>6} {:>9} {:>9} {:>9}", "label", "tp", "fp", "fn", "precision", "recall", "f1")?;
-        for (label, s) in report.labels.iter().map(|(l, s)| (l.as_str(), s)).chain([("micro", &report.micro)]) {
-            writeln!(out, "{label:<16} {:>6} {:>6} {:>6} {:>9.4} {:>9.4} {:>9.4}", s.tp, s.fp, s.fn_, s.precision, s.recall, s.f1)?;
+        writeln!(
+            out,
+            "{} docs, {} chars, {:.3} s detection",
+            report.docs, report.chars, report.seconds
+        )?;
+        writeln!(
+            out,
+            "{:<16} {:>6} {:>6} {:>6} {:>9} {:>9} {:>9}",
+            "label", "tp", "fp", "fn", "precision", "recall", "f1"
+        )?;
+        for (label, s) in report
+            .labels
+            .iter()
+            .map(|(l, s)| (l.as_str(), s))
+            .chain([("micro", &report.micro)])
+        {
+            writeln!(
+                out,
+                "{label:<16} {:>6} {:>6} {:>6} {:>9.4} {:>9.4} {:>9.4}",
+                s.tp, s.fp, s.fn_, s.precision, s.recall, s.f1
+            )?;
         }
     }
     Ok(())

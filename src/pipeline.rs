@@ -115,7 +115,9 @@ impl GatewayError {
             GatewayError::Api(e) => e.status(),
             GatewayError::Detect(DetectError::Timeout { .. }) => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::Detect(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            GatewayError::Vault(VaultError::ConversationFull(_)) => StatusCode::UNPROCESSABLE_ENTITY,
+            GatewayError::Vault(VaultError::ConversationFull(_)) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             GatewayError::Vault(_) => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::Forward(e) => e.status(),
             GatewayError::Restore(e) => e.status(),
@@ -132,7 +134,9 @@ impl GatewayError {
             | GatewayError::BodyRead(_) => Fault::Client,
             GatewayError::Api(e) => Fault::from_str(e.fault()),
             GatewayError::Vault(VaultError::ConversationFull(_)) => Fault::Client,
-            GatewayError::Detect(_) | GatewayError::Vault(_) | GatewayError::Internal(_) => Fault::Internal,
+            GatewayError::Detect(_) | GatewayError::Vault(_) | GatewayError::Internal(_) => {
+                Fault::Internal
+            }
             GatewayError::Forward(e) => Fault::from_str(e.fault()),
             GatewayError::Restore(e) => Fault::from_str(e.fault()),
         }
@@ -243,7 +247,8 @@ impl Gateway {
     }
 
     fn keyed(&self, parts: &[&[u8]]) -> String {
-        let mut mac = HmacSha256::new_from_slice(self.conv_key.expose()).expect("hmac takes any key");
+        let mut mac =
+            HmacSha256::new_from_slice(self.conv_key.expose()).expect("hmac takes any key");
         for p in parts {
             mac.update(&(p.len() as u64).to_le_bytes());
             mac.update(p);
@@ -270,7 +275,10 @@ impl Gateway {
     ) -> ConversationId {
         let client = client.unwrap_or("").as_bytes();
         if let Some(h) = headers.get(&self.config.conversation_header) {
-            return ConversationId(format!("h-{}", self.keyed(&[b"header", client, h.as_bytes()])));
+            return ConversationId(format!(
+                "h-{}",
+                self.keyed(&[b"header", client, h.as_bytes()])
+            ));
         }
         if let Some(anchor) = api::conversation_anchor(kind, body) {
             return ConversationId(format!(
@@ -282,11 +290,21 @@ impl Gateway {
     }
 
     /// Handles one proxied request (anything that is not a gateway endpoint).
-    pub async fn handle(&self, req: Request<hyper::body::Incoming>, _info: ClientInfo) -> Response<Body> {
+    pub async fn handle(
+        &self,
+        req: Request<hyper::body::Incoming>,
+        _info: ClientInfo,
+    ) -> Response<Body> {
         let _guard = self.metrics.in_flight();
         let path = req.uri().path().to_owned();
         let Some((route, rest)) = self.config.route_for(&path) else {
-            let prefixes = self.config.routes.iter().map(|r| r.prefix.as_str()).collect::<Vec<_>>().join(", ");
+            let prefixes = self
+                .config
+                .routes
+                .iter()
+                .map(|r| r.prefix.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
             let err = GatewayError::NoRoute(prefixes);
             self.metrics.request("none", "none", err.status().as_u16());
             return error_response(api::guess_family(&path, req.headers()), &err);
@@ -319,7 +337,10 @@ impl Gateway {
             };
         }
         let Some(kind) = api::recognize(req.method(), &rest) else {
-            let err = GatewayError::UnknownApi { method: req.method().to_string(), path };
+            let err = GatewayError::UnknownApi {
+                method: req.method().to_string(),
+                path,
+            };
             self.metrics.blocked(&rec.route, err.code());
             return self.fail(family, &rec, err);
         };
@@ -332,23 +353,53 @@ impl Gateway {
 
     fn fail(&self, family: ApiFamily, rec: &Record, err: GatewayError) -> Response<Body> {
         match err.fault() {
-            Fault::Internal => tracing::error!(request_id = %rec.request_id, code = err.code(), error = %err, "request failed"),
-            Fault::Upstream => tracing::warn!(request_id = %rec.request_id, code = err.code(), error = %err, "upstream failed"),
-            Fault::Client => tracing::info!(request_id = %rec.request_id, code = err.code(), error = %err, "request refused"),
+            Fault::Internal => {
+                tracing::error!(request_id = %rec.request_id, code = err.code(), error = %err, "request failed")
+            }
+            Fault::Upstream => {
+                tracing::warn!(request_id = %rec.request_id, code = err.code(), error = %err, "upstream failed")
+            }
+            Fault::Client => {
+                tracing::info!(request_id = %rec.request_id, code = err.code(), error = %err, "request refused")
+            }
         }
-        let action = if matches!(err, GatewayError::Forward(_) | GatewayError::Restore(_)) { "masked" } else { "blocked" };
+        let action = if matches!(err, GatewayError::Forward(_) | GatewayError::Restore(_)) {
+            "masked"
+        } else {
+            "blocked"
+        };
         self.finish(rec, action, err.status().as_u16(), Some(err.code()), 0, 0);
         error_response(family, &err)
     }
 
-    fn finish(&self, rec: &Record, action: &str, status: u16, error: Option<&str>, restored: u64, unresolved: u64) {
-        Sinks { audit: &*self.audit, metrics: &self.metrics }.finish(rec, action, status, error, restored, unresolved);
+    fn finish(
+        &self,
+        rec: &Record,
+        action: &str,
+        status: u16,
+        error: Option<&str>,
+        restored: u64,
+        unresolved: u64,
+    ) {
+        Sinks {
+            audit: &*self.audit,
+            metrics: &self.metrics,
+        }
+        .finish(rec, action, status, error, restored, unresolved);
     }
 
-    async fn read_body(&self, req: Request<hyper::body::Incoming>) -> Result<(http::request::Parts, Bytes), GatewayError> {
+    async fn read_body(
+        &self,
+        req: Request<hyper::body::Incoming>,
+    ) -> Result<(http::request::Parts, Bytes), GatewayError> {
         let limit = self.config.server.max_body_bytes;
         let (parts, body) = req.into_parts();
-        if let Some(len) = parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()) {
+        if let Some(len) = parts
+            .headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+        {
             if len > limit as u64 {
                 return Err(GatewayError::BodyTooLarge(limit));
             }
@@ -363,18 +414,30 @@ impl Gateway {
         Ok((parts, bytes.to_bytes()))
     }
 
-    fn upstream_request(&self, parts: &http::request::Parts, route: &Route, rest: &str, body: Bytes) -> Result<Request<Full<Bytes>>, GatewayError> {
+    fn upstream_request(
+        &self,
+        parts: &http::request::Parts,
+        route: &Route,
+        rest: &str,
+        body: Bytes,
+    ) -> Result<Request<Full<Bytes>>, GatewayError> {
         let pq = match parts.uri.query() {
             Some(q) => format!("{rest}?{q}"),
             None => rest.to_owned(),
         };
-        let uri = route.upstream.join(&pq).map_err(|e| GatewayError::Internal(format!("bad upstream URI: {e}")))?;
+        let uri = route
+            .upstream
+            .join(&pq)
+            .map_err(|e| GatewayError::Internal(format!("bad upstream URI: {e}")))?;
         let mut headers = parts.headers.clone();
         forward::strip_hop_by_hop(&mut headers);
         headers.remove(&self.config.conversation_header);
         headers.remove(http::header::HOST);
         // Only codings the gateway can decode (it must read the response to restore it).
-        headers.insert(http::header::ACCEPT_ENCODING, HeaderValue::from_static("gzip, br, zstd, deflate"));
+        headers.insert(
+            http::header::ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip, br, zstd, deflate"),
+        );
         let mut up = Request::new(Full::new(body));
         *up.method_mut() = parts.method.clone();
         *up.uri_mut() = uri;
@@ -382,26 +445,47 @@ impl Gateway {
         Ok(up)
     }
 
-    async fn passthrough(&self, req: Request<hyper::body::Incoming>, route: &Route, rest: &str, rec: &mut Record) -> Result<Response<Body>, GatewayError> {
+    async fn passthrough(
+        &self,
+        req: Request<hyper::body::Incoming>,
+        route: &Route,
+        rest: &str,
+        rec: &mut Record,
+    ) -> Result<Response<Body>, GatewayError> {
         let (parts, body) = self.read_body(req).await?;
         let mut up = self.upstream_request(&parts, route, rest, body)?;
         // Passthrough leaves content negotiation to the client.
         up.headers_mut().remove(http::header::ACCEPT_ENCODING);
         if let Some(ae) = parts.headers.get(http::header::ACCEPT_ENCODING) {
-            up.headers_mut().insert(http::header::ACCEPT_ENCODING, ae.clone());
+            up.headers_mut()
+                .insert(http::header::ACCEPT_ENCODING, ae.clone());
         }
         let t = Instant::now();
         let resp = self.client.send(up).await?;
         rec.upstream_time = Some(t.elapsed());
         let (mut parts, body) = resp.into_parts();
         forward::strip_hop_by_hop(&mut parts.headers);
-        Ok(Response::from_parts(parts, body.map_err(|e| Box::new(e) as BoxError).boxed()))
+        Ok(Response::from_parts(
+            parts,
+            body.map_err(|e| Box::new(e) as BoxError).boxed(),
+        ))
     }
 
-    async fn masked(&self, req: Request<hyper::body::Incoming>, route: &Route, rest: &str, kind: ApiKind, rec: &mut Record) -> Result<Response<Body>, GatewayError> {
+    async fn masked(
+        &self,
+        req: Request<hyper::body::Incoming>,
+        route: &Route,
+        rest: &str,
+        kind: ApiKind,
+        rec: &mut Record,
+    ) -> Result<Response<Body>, GatewayError> {
         let method = req.method().clone();
         if kind.has_body() {
-            let ct = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let ct = req
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             let mime = ct.split(';').next().unwrap_or("").trim();
             if !mime.eq_ignore_ascii_case("application/json") {
                 return Err(GatewayError::UnsupportedMediaType);
@@ -411,12 +495,21 @@ impl Gateway {
         if !kind.has_body() || (method == Method::GET && raw.is_empty()) {
             // No body to scan (e.g. listing models): forward as is, restore nothing.
             let up = self.upstream_request(&parts, route, rest, raw)?;
-            return self.respond(up, kind, false, Arc::new(Mapping::default()), rec).await;
+            return self
+                .respond(up, kind, false, Arc::new(Mapping::default()), rec)
+                .await;
         }
         let mut body = api::parse_body(&raw)?;
         rec.model = api::model(kind, rest, &body);
         let stream = api::wants_stream(kind, &body);
-        let conv = self.conversation_id(&parts.headers, rec.client.as_deref(), &route.prefix, kind, &body, &rec.request_id);
+        let conv = self.conversation_id(
+            &parts.headers,
+            rec.client.as_deref(),
+            &route.prefix,
+            kind,
+            &body,
+            &rec.request_id,
+        );
         rec.conversation = Some(conv.0.clone());
 
         // Pass 1: collect every text-bearing field, in the adapter's order.
@@ -429,13 +522,19 @@ impl Gateway {
         let engine = self.engine.clone();
         let (texts, findings): (Vec<String>, Vec<Vec<Finding>>) = if total > 64 * 1024 {
             tokio::task::spawn_blocking(move || {
-                let f = texts.iter().map(|t| engine.detect(t)).collect::<Result<Vec<_>, _>>();
+                let f = texts
+                    .iter()
+                    .map(|t| engine.detect(t))
+                    .collect::<Result<Vec<_>, _>>();
                 f.map(|f| (texts, f))
             })
             .await
             .map_err(|e| GatewayError::Internal(format!("detection task: {e}")))??
         } else {
-            let f = texts.iter().map(|t| engine.detect(t)).collect::<Result<Vec<_>, _>>()?;
+            let f = texts
+                .iter()
+                .map(|t| engine.detect(t))
+                .collect::<Result<Vec<_>, _>>()?;
             (texts, f)
         };
 
@@ -470,7 +569,11 @@ impl Gateway {
             let mut masked = Vec::with_capacity(texts.len());
             let mut at = 0;
             for (t, fs) in texts.iter().zip(&findings) {
-                masked.push(mask::apply(t, fs, &assigned.placeholders[at..at + fs.len()]));
+                masked.push(mask::apply(
+                    t,
+                    fs,
+                    &assigned.placeholders[at..at + fs.len()],
+                ));
                 at += fs.len();
             }
             let mut it = masked.into_iter();
@@ -482,18 +585,30 @@ impl Gateway {
             assigned.mapping
         };
         let upstream_body = Bytes::from(
-            serde_json::to_vec(&body).map_err(|e| GatewayError::Internal(format!("re-encoding the body: {e}")))?,
+            serde_json::to_vec(&body)
+                .map_err(|e| GatewayError::Internal(format!("re-encoding the body: {e}")))?,
         );
         let up = self.upstream_request(&parts, route, rest, upstream_body)?;
         self.respond(up, kind, stream, mapping, rec).await
     }
 
     /// Sends the (masked) request and restores the response.
-    async fn respond(&self, up: Request<Full<Bytes>>, kind: ApiKind, _stream: bool, mapping: Arc<Mapping>, rec: &mut Record) -> Result<Response<Body>, GatewayError> {
+    async fn respond(
+        &self,
+        up: Request<Full<Bytes>>,
+        kind: ApiKind,
+        _stream: bool,
+        mapping: Arc<Mapping>,
+        rec: &mut Record,
+    ) -> Result<Response<Body>, GatewayError> {
         let t = Instant::now();
         let resp = self.client.send(up).await?;
         let (mut parts, body) = resp.into_parts();
-        let encoding = parts.headers.get(CONTENT_ENCODING).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let encoding = parts
+            .headers
+            .get(CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         forward::strip_hop_by_hop(&mut parts.headers);
         parts.headers.remove(CONTENT_ENCODING);
         parts.headers.remove(CONTENT_LENGTH);
@@ -508,7 +623,10 @@ impl Gateway {
             rec.streamed = true;
             let upstream = t.elapsed();
             rec.upstream_time = Some(upstream);
-            self.metrics.overhead(&rec.route, rec.started.elapsed().saturating_sub(upstream).as_secs_f64());
+            self.metrics.overhead(
+                &rec.route,
+                rec.started.elapsed().saturating_sub(upstream).as_secs_f64(),
+            );
             return Ok(self.stream_response(parts, decoded, kind, mapping, rec));
         }
 
@@ -523,8 +641,17 @@ impl Gateway {
             // they hold none, and error text often ends up in logs on the client's side.
             (bytes.to_vec(), restore::RestoreStats::default())
         };
-        self.finish(rec, "masked", status.as_u16(), None, stats.restored, stats.unresolved);
-        parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(out.len()));
+        self.finish(
+            rec,
+            "masked",
+            status.as_u16(),
+            None,
+            stats.restored,
+            stats.unresolved,
+        );
+        parts
+            .headers
+            .insert(CONTENT_LENGTH, HeaderValue::from(out.len()));
         Ok(Response::from_parts(parts, full(out)))
     }
 
@@ -543,7 +670,8 @@ impl Gateway {
             _ => StreamFormat::OpenAiChat,
         };
         let mut restorer = SseRestorer::new(format, mapping);
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<http_body::Frame<Bytes>, BoxError>>(16);
+        let (tx, mut rx) =
+            tokio::sync::mpsc::channel::<Result<http_body::Frame<Bytes>, BoxError>>(16);
         let status = parts.status.as_u16();
         let rec = rec.clone();
         let audit = self.audit.clone();
@@ -554,7 +682,9 @@ impl Gateway {
                 match chunk {
                     Ok(bytes) => match restorer.push(&bytes) {
                         Ok(out) => {
-                            if !out.is_empty() && tx.send(Ok(http_body::Frame::data(out))).await.is_err() {
+                            if !out.is_empty()
+                                && tx.send(Ok(http_body::Frame::data(out))).await.is_err()
+                            {
                                 error = Some("client_disconnected");
                                 break;
                             }
@@ -584,9 +714,22 @@ impl Gateway {
                 }
             }
             let stats = restorer.stats();
-            Sinks { audit: &*audit, metrics: &metrics }.finish(&rec, "masked", status, error, stats.restored, stats.unresolved);
+            Sinks {
+                audit: &*audit,
+                metrics: &metrics,
+            }
+            .finish(
+                &rec,
+                "masked",
+                status,
+                error,
+                stats.restored,
+                stats.unresolved,
+            );
         });
-        let body = http_body_util::StreamBody::new(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)));
+        let body = http_body_util::StreamBody::new(futures_util::stream::poll_fn(move |cx| {
+            rx.poll_recv(cx)
+        }));
         Response::from_parts(parts, BodyExt::boxed(body))
     }
 }
@@ -599,7 +742,15 @@ struct Sinks<'a> {
 
 impl Sinks<'_> {
     /// Writes the audit event and the per-request metrics.
-    fn finish(&self, rec: &Record, action: &str, status: u16, error: Option<&str>, restored: u64, unresolved: u64) {
+    fn finish(
+        &self,
+        rec: &Record,
+        action: &str,
+        status: u16,
+        error: Option<&str>,
+        restored: u64,
+        unresolved: u64,
+    ) {
         let total = rec.started.elapsed();
         let upstream = rec.upstream_time;
         self.metrics.request(&rec.route, &rec.api, status);
@@ -607,7 +758,8 @@ impl Sinks<'_> {
             self.metrics.upstream_latency(&rec.route, u.as_secs_f64());
             if !rec.streamed {
                 // For streams the overhead is recorded when the response starts.
-                self.metrics.overhead(&rec.route, total.saturating_sub(u).as_secs_f64());
+                self.metrics
+                    .overhead(&rec.route, total.saturating_sub(u).as_secs_f64());
             }
         }
         if unresolved > 0 {
@@ -638,7 +790,10 @@ impl Sinks<'_> {
     }
 }
 
-async fn collect_limited(mut s: forward::DecodedStream, limit: usize) -> Result<Bytes, GatewayError> {
+async fn collect_limited(
+    mut s: forward::DecodedStream,
+    limit: usize,
+) -> Result<Bytes, GatewayError> {
     let mut buf = bytes::BytesMut::new();
     while let Some(chunk) = s.next().await {
         let chunk = chunk?;
@@ -662,7 +817,8 @@ pub enum StartError {
 impl Gateway {
     /// Builds every stage from the validated configuration.
     pub fn from_config(config: Arc<Config>) -> Result<Gateway, StartError> {
-        let engine = detect::build_engine(&config.detect).map_err(|e| StartError::Config(e.to_string()))?;
+        let engine =
+            detect::build_engine(&config.detect).map_err(|e| StartError::Config(e.to_string()))?;
         let vault = Arc::new(mask::MemoryVault::new(
             config.vault.ttl,
             config.vault.max_bytes,
@@ -677,7 +833,8 @@ impl Gateway {
             extra_ca_file: u.extra_ca_file.clone(),
         })
         .map_err(|e| StartError::Config(format!("upstream: {e}")))?;
-        let audit = crate::audit::FileSink::open(&config.audit.file).map_err(|e| StartError::Io(e.to_string()))?;
+        let audit = crate::audit::FileSink::open(&config.audit.file)
+            .map_err(|e| StartError::Io(e.to_string()))?;
         let hasher = match std::env::var(&config.audit.hash_key_env) {
             Ok(k) if k.len() >= 16 => ValueHasher::from_key(Secret::new(k.into_bytes())),
             Ok(_) => {

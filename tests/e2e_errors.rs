@@ -96,10 +96,7 @@ async fn unknown_path_is_403_and_not_forwarded() {
         .post_json("/openai/v1/chat/completions/extra", &chat_request(false))
         .await;
     assert_error(&r, 403, Shape::OpenAi);
-    for path in [
-        "/anthropic/v1/complete",
-        "/gemini/v1beta/models/m:countTokens",
-    ] {
+    for path in ["/anthropic/v1/complete", "/gemini/v1beta/cachedContents"] {
         let r = gw.post_json(path, &body).await;
         assert_eq!(r.status, 403, "{path}: {}", r.text());
         assert_no_leak("403 body", &r.body);
@@ -141,7 +138,13 @@ async fn upstream_errors_pass_through_with_status() {
             respond: Some(c),
             ..Default::default()
         });
-        let r = gw.post_json(path, &chat_request(false)).await;
+        // Each API gets a request in its own shape, so the gateway forwards it.
+        let sent = match path {
+            MESSAGES => anthropic_request(false),
+            GEMINI => gemini_request(),
+            _ => chat_request(false),
+        };
+        let r = gw.post_json(path, &sent).await;
         assert_eq!(r.status.as_u16(), status, "{path}: {}", r.text());
         assert_eq!(r.json(), body, "{path}: upstream error body changed");
         assert_eq!(
@@ -295,6 +298,19 @@ async fn truncated_sse_ends_and_gateway_survives() {
         .collect();
     let (text, _, stop) = anthropic_stream_parts(&good);
     assert!(!stop, "the fixture never sent message_stop");
+    // The upstream may be cut inside a placeholder: the held-back fragment (`[EMAIL_1`) is
+    // flushed as it came, since it can no longer become a placeholder. It holds no value.
+    let text = match text.rfind('[') {
+        Some(i)
+            if matches!(
+                garim::mask::placeholder::parse_at(&text.as_bytes()[i..]),
+                garim::mask::placeholder::Parse::Incomplete
+            ) =>
+        {
+            text[..i].to_owned()
+        }
+        _ => text,
+    };
     assert!(
         expected_echo(&sent).starts_with(&text),
         "partial text is not a restored prefix: {text}"

@@ -81,7 +81,7 @@ async fn audit_has_one_clean_line_per_request_and_logs_hold_no_values() {
         delta_chars: 3,
         ..Default::default()
     });
-    let gw = gateway_for(&up, "");
+    let mut gw = gateway_for(&up, "");
     let audit_path = gw.audit_path.clone();
     assert_eq!(gw.post_json(CHAT, &chat_request(false)).await.status, 200);
     assert_eq!(
@@ -184,7 +184,7 @@ async fn sigterm_drains_in_flight_requests() {
         delay_headers: Some(Duration::from_millis(1500)),
         ..Default::default()
     });
-    let gw = gateway_for(&up, "");
+    let mut gw = gateway_for(&up, "");
     let url = gw.url(CHAT);
     let sent = chat_request(false);
     let in_flight = tokio::spawn(async move { common::gateway::post_json(&url, &sent).await });

@@ -49,9 +49,13 @@ fn chat_sse(content: &str) -> String {
     out
 }
 
-async fn handle(req: Request<hyper::body::Incoming>) -> Result<Response<Full<Bytes>>, hyper::Error> {
+async fn handle(
+    req: Request<hyper::body::Incoming>,
+) -> Result<Response<Full<Bytes>>, hyper::Error> {
     if !req.uri().path().ends_with("/chat/completions") {
-        let mut r = Response::new(Full::new(Bytes::from_static(b"{\"error\":{\"message\":\"not found\"}}")));
+        let mut r = Response::new(Full::new(Bytes::from_static(
+            b"{\"error\":{\"message\":\"not found\"}}",
+        )));
         *r.status_mut() = http::StatusCode::NOT_FOUND;
         return Ok(r);
     }
@@ -63,17 +67,24 @@ async fn handle(req: Request<hyper::body::Incoming>) -> Result<Response<Full<Byt
         ("application/json", chat_json(&content))
     };
     let mut r = Response::new(Full::new(Bytes::from(out)));
-    r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(ct));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(ct),
+    );
     Ok(r)
 }
 
 /// Serves on `addr` until the process ends; returns the bound address once listening.
 pub async fn spawn(addr: SocketAddr) -> SocketAddr {
-    let listener = TcpListener::bind(addr).await.expect("binding the mock upstream");
+    let listener = TcpListener::bind(addr)
+        .await
+        .expect("binding the mock upstream");
     let local = listener.local_addr().expect("local addr");
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             let _ = stream.set_nodelay(true);
             tokio::spawn(async move {
                 let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
@@ -87,7 +98,8 @@ pub async fn spawn(addr: SocketAddr) -> SocketAddr {
 
 /// A 2 KB chat request with five findings (e-mail, card, RRN, phone, IPv4) in the last message.
 pub fn chat_request_2kb(stream: bool) -> String {
-    let filler = "Please summarise the quarterly report and list the open action items for the team. ";
+    let filler =
+        "Please summarise the quarterly report and list the open action items for the team. ";
     let mut text = String::new();
     while text.len() < 1700 {
         text.push_str(filler);

@@ -63,7 +63,10 @@ pub struct UpstreamUrl {
 impl UpstreamUrl {
     pub fn parse(s: &str) -> Result<Self, String> {
         let uri: Uri = s.parse().map_err(|e| format!("not a URL: {e}"))?;
-        let scheme = uri.scheme().cloned().ok_or("needs a scheme (http:// or https://)")?;
+        let scheme = uri
+            .scheme()
+            .cloned()
+            .ok_or("needs a scheme (http:// or https://)")?;
         if scheme != http::uri::Scheme::HTTP && scheme != http::uri::Scheme::HTTPS {
             return Err(format!("scheme must be http or https, not {scheme}"));
         }
@@ -198,18 +201,30 @@ fn size(field: &str, v: u64) -> Result<usize, ConfigError> {
     usize::try_from(v).map_err(|_| invalid(field, "too large"))
 }
 
-fn parse_route(field: &str, prefix: &str, upstream: &str, mode: Option<&str>) -> Result<Route, ConfigError> {
+fn parse_route(
+    field: &str,
+    prefix: &str,
+    upstream: &str,
+    mode: Option<&str>,
+) -> Result<Route, ConfigError> {
     if !prefix.starts_with('/') {
         return Err(invalid(format!("{field}.prefix"), "must start with '/'"));
     }
     let norm = prefix.trim_end_matches('/');
     if norm.is_empty() {
-        return Err(invalid(format!("{field}.prefix"), "must not be '/' alone (name a prefix such as /openai)"));
+        return Err(invalid(
+            format!("{field}.prefix"),
+            "must not be '/' alone (name a prefix such as /openai)",
+        ));
     }
     if matches!(norm, "/healthz" | "/readyz" | "/metrics") {
-        return Err(invalid(format!("{field}.prefix"), "is reserved for the gateway's own endpoints"));
+        return Err(invalid(
+            format!("{field}.prefix"),
+            "is reserved for the gateway's own endpoints",
+        ));
     }
-    let upstream = UpstreamUrl::parse(upstream).map_err(|p| invalid(format!("{field}.upstream"), p))?;
+    let upstream =
+        UpstreamUrl::parse(upstream).map_err(|p| invalid(format!("{field}.upstream"), p))?;
     let mode = match mode.unwrap_or("mask") {
         "mask" => RouteMode::Mask,
         "passthrough" => RouteMode::Passthrough,
@@ -258,17 +273,22 @@ impl Config {
     pub fn from_raw(raw: RawConfig) -> Result<Config, ConfigError> {
         let s = &raw.server;
         let server = ServerSettings {
-            listen: s
-                .listen
-                .parse()
-                .map_err(|e| invalid("server.listen", format!("`{}` is not ADDR:PORT: {e}", s.listen)))?,
+            listen: s.listen.parse().map_err(|e| {
+                invalid(
+                    "server.listen",
+                    format!("`{}` is not ADDR:PORT: {e}", s.listen),
+                )
+            })?,
             max_body_bytes: size("server.max_body_bytes", s.max_body_bytes)?,
             header_read_timeout: ms("server.header_read_timeout_ms", s.header_read_timeout_ms)?,
             shutdown_grace: ms("server.shutdown_grace_ms", s.shutdown_grace_ms)?,
             tls: match &s.tls {
                 None => None,
                 Some(t) => {
-                    for (f, v) in [("server.tls.cert_file", &t.cert_file), ("server.tls.key_file", &t.key_file)] {
+                    for (f, v) in [
+                        ("server.tls.cert_file", &t.cert_file),
+                        ("server.tls.key_file", &t.key_file),
+                    ] {
                         if !Path::new(v).is_file() {
                             return Err(invalid(f, format!("file `{v}` does not exist")));
                         }
@@ -288,7 +308,10 @@ impl Config {
             pool_max_idle_per_host: u.pool_max_idle_per_host,
             extra_ca_file: match &u.extra_ca_file {
                 Some(f) if !Path::new(f).is_file() => {
-                    return Err(invalid("upstream.extra_ca_file", format!("file `{f}` does not exist")))
+                    return Err(invalid(
+                        "upstream.extra_ca_file",
+                        format!("file `{f}` does not exist"),
+                    ))
                 }
                 other => other.as_ref().map(PathBuf::from),
             },
@@ -303,9 +326,17 @@ impl Config {
             }
             Some(rs) => {
                 for (i, r) in rs.iter().enumerate() {
-                    let route = parse_route(&format!("route[{i}]"), &r.prefix, &r.upstream, r.mode.as_deref())?;
+                    let route = parse_route(
+                        &format!("route[{i}]"),
+                        &r.prefix,
+                        &r.upstream,
+                        r.mode.as_deref(),
+                    )?;
                     if routes.iter().any(|x: &Route| x.prefix == route.prefix) {
-                        return Err(invalid(format!("route[{i}].prefix"), format!("`{}` is given twice", route.prefix)));
+                        return Err(invalid(
+                            format!("route[{i}].prefix"),
+                            format!("`{}` is given twice", route.prefix),
+                        ));
                     }
                     routes.push(route);
                 }
@@ -318,7 +349,9 @@ impl Config {
         let mut thresholds = Vec::new();
         for (k, v) in &d.thresholds {
             let field = format!("detect.thresholds.{k}");
-            let label: Label = k.parse().map_err(|e: crate::detect::UnknownLabel| invalid(&field, e.to_string()))?;
+            let label: Label = k
+                .parse()
+                .map_err(|e: crate::detect::UnknownLabel| invalid(&field, e.to_string()))?;
             if !(0.0..=1.0).contains(v) {
                 return Err(invalid(field, "must be between 0.0 and 1.0"));
             }
@@ -327,18 +360,27 @@ impl Config {
         let rule_files: Vec<PathBuf> = d.rule_files.iter().map(PathBuf::from).collect();
         for (i, f) in rule_files.iter().enumerate() {
             if !f.is_file() {
-                return Err(invalid(format!("detect.rule_files[{i}]"), format!("file `{}` does not exist", f.display())));
+                return Err(invalid(
+                    format!("detect.rule_files[{i}]"),
+                    format!("file `{}` does not exist", f.display()),
+                ));
             }
         }
         if !d.builtin_rules && rule_files.is_empty() {
-            return Err(invalid("detect.builtin_rules", "is false and no rule_files are given: nothing would be detected"));
+            return Err(invalid(
+                "detect.builtin_rules",
+                "is false and no rule_files are given: nothing would be detected",
+            ));
         }
         let v = &raw.vault;
         let vault = VaultSettings {
             ttl: Duration::from_secs(v.ttl_secs.max(1)),
             max_bytes: size("vault.max_bytes", v.max_bytes)?,
             max_values_per_conversation: if v.max_values_per_conversation == 0 {
-                return Err(invalid("vault.max_values_per_conversation", "must be greater than 0"));
+                return Err(invalid(
+                    "vault.max_values_per_conversation",
+                    "must be greater than 0",
+                ));
             } else {
                 v.max_values_per_conversation
             },
@@ -346,8 +388,9 @@ impl Config {
         if v.ttl_secs == 0 {
             return Err(invalid("vault.ttl_secs", "must be greater than 0"));
         }
-        let conversation_header = HeaderName::try_from(raw.conversation.header.to_ascii_lowercase())
-            .map_err(|e| invalid("conversation.header", format!("not a header name: {e}")))?;
+        let conversation_header =
+            HeaderName::try_from(raw.conversation.header.to_ascii_lowercase())
+                .map_err(|e| invalid("conversation.header", format!("not a header name: {e}")))?;
         if raw.audit.file.is_empty() {
             return Err(invalid("audit.file", "must not be empty"));
         }
@@ -425,7 +468,10 @@ mod tests {
             "https://api.openai.com/v1/chat/completions"
         );
         let (r, rest) = c.route_for("/v1/chat/completions").unwrap();
-        assert_eq!(r.upstream.join(rest).unwrap().to_string(), "https://api.openai.com/v1/chat/completions");
+        assert_eq!(
+            r.upstream.join(rest).unwrap().to_string(),
+            "https://api.openai.com/v1/chat/completions"
+        );
         assert!(c.route_for("/openaix/v1").is_none());
         assert!(c.route_for("/").is_none());
     }
@@ -443,16 +489,30 @@ mod tests {
         let cases = [
             ("[server]\nlistne = \"x\"", "listne"),
             ("[server]\nlisten = \"nope\"", "server.listen"),
-            ("[[route]]\nprefix = \"openai\"\nupstream = \"http://x\"", "route[0].prefix"),
-            ("[[route]]\nprefix = \"/a\"\nupstream = \"ftp://x\"", "route[0].upstream"),
-            ("[[route]]\nprefix = \"/a\"\nupstream = \"http://x\"\nmode = \"yolo\"", "route[0].mode"),
+            (
+                "[[route]]\nprefix = \"openai\"\nupstream = \"http://x\"",
+                "route[0].prefix",
+            ),
+            (
+                "[[route]]\nprefix = \"/a\"\nupstream = \"ftp://x\"",
+                "route[0].upstream",
+            ),
+            (
+                "[[route]]\nprefix = \"/a\"\nupstream = \"http://x\"\nmode = \"yolo\"",
+                "route[0].mode",
+            ),
             ("[detect.thresholds]\nNAME = 0.5", "detect.thresholds.NAME"),
             ("[detect]\nmin_score = 2.0", "detect.min_score"),
-            ("[upstream]\nconnect_timeout_ms = 0", "upstream.connect_timeout_ms"),
+            (
+                "[upstream]\nconnect_timeout_ms = 0",
+                "upstream.connect_timeout_ms",
+            ),
             ("[vault]\nttl_secs = 0", "vault.ttl_secs"),
         ];
         for (text, field) in cases {
-            let e = Config::from_toml_str(text, "t.toml").unwrap_err().to_string();
+            let e = Config::from_toml_str(text, "t.toml")
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(field), "{text:?}: {e}");
         }
     }
@@ -460,8 +520,12 @@ mod tests {
     #[test]
     fn overrides_replace_same_prefix() {
         let mut c = Config::embedded_default();
-        c.apply_overrides(Some("127.0.0.1:0"), &["/openai=http://127.0.0.1:9000".into()], Some("a.jsonl"))
-            .unwrap();
+        c.apply_overrides(
+            Some("127.0.0.1:0"),
+            &["/openai=http://127.0.0.1:9000".into()],
+            Some("a.jsonl"),
+        )
+        .unwrap();
         let (r, _) = c.route_for("/openai/v1/chat/completions").unwrap();
         assert_eq!(r.upstream.to_string(), "http://127.0.0.1:9000");
         assert_eq!(c.routes.iter().filter(|r| r.prefix == "/openai").count(), 1);

@@ -72,9 +72,16 @@ pub struct Report {
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
     #[error("cannot read {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path} line {line}: {message}")]
-    Corpus { path: String, line: usize, message: String },
+    Corpus {
+        path: String,
+        line: usize,
+        message: String,
+    },
     #[error(transparent)]
     Detect(#[from] DetectError),
 }
@@ -118,9 +125,15 @@ pub fn evaluate(engine: &Engine, corpora: &[&Path], mode: MatchMode) -> Result<R
     let mut detect_time = std::time::Duration::ZERO;
     for path in corpora {
         let shown = path.display().to_string();
-        let file = std::fs::File::open(path).map_err(|source| EvalError::Io { path: shown.clone(), source })?;
+        let file = std::fs::File::open(path).map_err(|source| EvalError::Io {
+            path: shown.clone(),
+            source,
+        })?;
         for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-            let line = line.map_err(|source| EvalError::Io { path: shown.clone(), source })?;
+            let line = line.map_err(|source| EvalError::Io {
+                path: shown.clone(),
+                source,
+            })?;
             if line.trim().is_empty() {
                 continue;
             }
@@ -136,7 +149,10 @@ pub fn evaluate(engine: &Engine, corpora: &[&Path], mode: MatchMode) -> Result<R
                     return Err(EvalError::Corpus {
                         path: shown.clone(),
                         line: i + 1,
-                        message: format!("span {}..{} is outside the text ({nchars} code points)", s.start, s.end),
+                        message: format!(
+                            "span {}..{} is outside the text ({nchars} code points)",
+                            s.start, s.end
+                        ),
                     });
                 }
                 if let Ok(label) = s.label.parse::<Label>() {
@@ -148,7 +164,11 @@ pub fn evaluate(engine: &Engine, corpora: &[&Path], mode: MatchMode) -> Result<R
             detect_time += t.elapsed();
             let offsets: Vec<usize> = findings.iter().flat_map(|f| [f.start, f.end]).collect();
             let chars = byte_to_char_offsets(&doc.text, &offsets);
-            let pred: Vec<_> = findings.iter().zip(chars.chunks(2)).map(|(f, c)| (c[0], c[1], f.label)).collect();
+            let pred: Vec<_> = findings
+                .iter()
+                .zip(chars.chunks(2))
+                .map(|(f, c)| (c[0], c[1], f.label))
+                .collect();
             score_doc(&gold, &pred, mode, &mut report.labels);
             report.docs += 1;
             report.chars += nchars as u64;
@@ -172,7 +192,11 @@ pub fn evaluate(engine: &Engine, corpora: &[&Path], mode: MatchMode) -> Result<R
 mod tests {
     use super::*;
 
-    fn run(gold: &[(usize, usize, Label)], pred: &[(usize, usize, Label)], mode: MatchMode) -> BTreeMap<String, Scores> {
+    fn run(
+        gold: &[(usize, usize, Label)],
+        pred: &[(usize, usize, Label)],
+        mode: MatchMode,
+    ) -> BTreeMap<String, Scores> {
         let mut m = BTreeMap::new();
         score_doc(gold, pred, mode, &mut m);
         for s in m.values_mut() {
@@ -185,7 +209,12 @@ mod tests {
     fn strict_counts_exact_matches_only() {
         use Label::*;
         let gold = [(0, 5, Person), (10, 20, Email), (30, 35, Phone)];
-        let pred = [(0, 5, Person), (10, 19, Email), (30, 35, Email), (40, 45, Phone)];
+        let pred = [
+            (0, 5, Person),
+            (10, 19, Email),
+            (30, 35, Email),
+            (40, 45, Phone),
+        ];
         let m = run(&gold, &pred, MatchMode::Strict);
         assert_eq!((m["PERSON"].tp, m["PERSON"].fp, m["PERSON"].fn_), (1, 0, 0));
         assert_eq!((m["EMAIL"].tp, m["EMAIL"].fp, m["EMAIL"].fn_), (0, 2, 1));
@@ -217,7 +246,14 @@ mod tests {
             }
             fn detect(&self, text: &str, out: &mut Vec<Finding>) -> Result<(), DetectError> {
                 for (i, _) in text.match_indices("kim@x.io") {
-                    out.push(Finding { start: i, end: i + 8, label: Label::Email, subtype: None, detector: Cow::Borrowed("lit"), score: 1.0 });
+                    out.push(Finding {
+                        start: i,
+                        end: i + 8,
+                        label: Label::Email,
+                        subtype: None,
+                        detector: Cow::Borrowed("lit"),
+                        score: 1.0,
+                    });
                 }
                 Ok(())
             }
@@ -243,8 +279,14 @@ mod tests {
         assert_eq!(r.micro.tp, 1);
         assert!(!r.labels.contains_key("MISC"));
         let bad = dir.path().join("bad.jsonl");
-        std::fs::write(&bad, "{\"text\": \"ab\", \"spans\": [{\"start\": 0, \"end\": 9, \"label\": \"EMAIL\"}]}\n").unwrap();
-        let err = evaluate(&engine, &[bad.as_path()], MatchMode::Strict).unwrap_err().to_string();
+        std::fs::write(
+            &bad,
+            "{\"text\": \"ab\", \"spans\": [{\"start\": 0, \"end\": 9, \"label\": \"EMAIL\"}]}\n",
+        )
+        .unwrap();
+        let err = evaluate(&engine, &[bad.as_path()], MatchMode::Strict)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 1"), "{err}");
     }
 }

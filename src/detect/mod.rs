@@ -256,6 +256,14 @@ pub fn byte_to_char_offsets(text: &str, byte_offsets: &[usize]) -> Vec<usize> {
         .collect()
 }
 
+/// Builds the detection engine the configuration asks for: the regex rule packs (built-in
+/// and/or files) with the configured score thresholds.
+pub fn build_engine(settings: &crate::config::DetectSettings) -> Result<Engine, regex::RuleError> {
+    let rules = regex::RegexDetector::from_files(&settings.rule_files, settings.builtin_rules)?;
+    Ok(Engine::new(vec![Arc::new(rules)])
+        .with_thresholds(settings.min_score, settings.thresholds.clone()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,11 +300,4 @@ mod tests {
             vec![(2, Label::CreditCard), (12, Label::Email)]
         );
     }
-}
-
-/// Builds the detection engine the configuration asks for: the regex rule packs (built-in
-/// and/or files) with the configured score thresholds.
-pub fn build_engine(settings: &crate::config::DetectSettings) -> Result<Engine, regex::RuleError> {
-    let rules = regex::RegexDetector::from_files(&settings.rule_files, settings.builtin_rules)?;
-    Ok(Engine::new(vec![Arc::new(rules)]).with_thresholds(settings.min_score, settings.thresholds.clone()))
 }

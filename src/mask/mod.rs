@@ -45,10 +45,33 @@ mod tests {
     fn apply_replaces_in_order() {
         let text = "mail a@b.co or call 010-2345-6789.";
         let fs = vec![
-            Finding { start: 5, end: 11, label: Label::Email, subtype: None, detector: Cow::Borrowed("t"), score: 1.0 },
-            Finding { start: 20, end: 33, label: Label::Phone, subtype: None, detector: Cow::Borrowed("t"), score: 1.0 },
+            Finding {
+                start: 5,
+                end: 11,
+                label: Label::Email,
+                subtype: None,
+                detector: Cow::Borrowed("t"),
+                score: 1.0,
+            },
+            Finding {
+                start: 20,
+                end: 33,
+                label: Label::Phone,
+                subtype: None,
+                detector: Cow::Borrowed("t"),
+                score: 1.0,
+            },
         ];
-        let ps = [Placeholder { label: Label::Email, n: 1 }, Placeholder { label: Label::Phone, n: 2 }];
+        let ps = [
+            Placeholder {
+                label: Label::Email,
+                n: 1,
+            },
+            Placeholder {
+                label: Label::Phone,
+                n: 2,
+            },
+        ];
         assert_eq!(apply(text, &fs, &ps), "mail [EMAIL_1] or call [PHONE_2].");
     }
 }

@@ -43,7 +43,10 @@ impl fmt::Display for Placeholder {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Parse {
     /// A placeholder spanning the first `len` bytes.
-    Match { placeholder: Placeholder, len: usize },
+    Match {
+        placeholder: Placeholder,
+        len: usize,
+    },
     /// The text is a proper prefix of something that may still become a placeholder
     /// (only when the text ends before the closing bracket).
     Incomplete,
@@ -132,10 +135,7 @@ pub fn parse_at(s: &[u8]) -> Parse {
 fn finish(letters: &[u8], n: u64, len: usize) -> Parse {
     match label_from_letters(letters) {
         Some(label) if n > 0 && n <= u64::from(u32::MAX) => Parse::Match {
-            placeholder: Placeholder {
-                label,
-                n: n as u32,
-            },
+            placeholder: Placeholder { label, n: n as u32 },
             len,
         },
         _ => Parse::No,
@@ -180,7 +180,10 @@ mod tests {
             let s = p(l, 7).to_string();
             assert_eq!(
                 parse_at(s.as_bytes()),
-                Parse::Match { placeholder: p(l, 7), len: s.len() }
+                Parse::Match {
+                    placeholder: p(l, 7),
+                    len: s.len()
+                }
             );
         }
     }
@@ -205,17 +208,46 @@ mod tests {
         }
         assert!(matches!(
             parse_at(b"[credit card 3]"),
-            Parse::Match { placeholder: Placeholder { label: Label::CreditCard, n: 3 }, .. }
+            Parse::Match {
+                placeholder: Placeholder {
+                    label: Label::CreditCard,
+                    n: 3
+                },
+                ..
+            }
         ));
-        assert!(matches!(parse_at("[PERSON_1]님".as_bytes()), Parse::Match { len: 10, .. }));
+        assert!(matches!(
+            parse_at("[PERSON_1]님".as_bytes()),
+            Parse::Match { len: 10, .. }
+        ));
     }
 
     #[test]
     fn incomplete_and_rejected() {
-        for s in ["[", "[E", "[EMAIL", "[EMAIL_", "[EMAIL_1", "[ ", "[CREDIT_CA", "[EMAIL_1 "] {
+        for s in [
+            "[",
+            "[E",
+            "[EMAIL",
+            "[EMAIL_",
+            "[EMAIL_1",
+            "[ ",
+            "[CREDIT_CA",
+            "[EMAIL_1 ",
+        ] {
             assert_eq!(parse_at(s.as_bytes()), Parse::Incomplete, "{s}");
         }
-        for s in ["[]", "[X", "[EMAIL]", "[EMAIL_0]", "[EMAILS_1]", "[1]", "[EMAIL_1a]", "(EMAIL_1)", "[EMAIL___1]", "[EMAIL_1234567]"] {
+        for s in [
+            "[]",
+            "[X",
+            "[EMAIL]",
+            "[EMAIL_0]",
+            "[EMAILS_1]",
+            "[1]",
+            "[EMAIL_1a]",
+            "(EMAIL_1)",
+            "[EMAIL___1]",
+            "[EMAIL_1234567]",
+        ] {
             assert_eq!(parse_at(s.as_bytes()), Parse::No, "{s}");
         }
     }

@@ -203,13 +203,16 @@ impl Vault for MemoryVault {
                 inner.bytes -= c.bytes;
             }
         }
-        let c = inner.convs.entry(conv.clone()).or_insert_with(|| Conversation {
-            by_value: HashMap::new(),
-            next: HashMap::new(),
-            mapping: Arc::new(Mapping::default()),
-            bytes: 0,
-            last_used: now,
-        });
+        let c = inner
+            .convs
+            .entry(conv.clone())
+            .or_insert_with(|| Conversation {
+                by_value: HashMap::new(),
+                next: HashMap::new(),
+                mapping: Arc::new(Mapping::default()),
+                bytes: 0,
+                last_used: now,
+            });
         c.last_used = now;
         let mut placeholders = Vec::with_capacity(values.len());
         let mut added = 0;
@@ -270,18 +273,49 @@ mod tests {
     async fn same_value_same_placeholder_across_calls() {
         let v = MemoryVault::new(Duration::from_secs(60), 1 << 20, 1000);
         let a = v
-            .assign(&conv("c"), &[(Label::Email, "a@x.io"), (Label::Phone, "010-1111-2222"), (Label::Email, "b@x.io")])
+            .assign(
+                &conv("c"),
+                &[
+                    (Label::Email, "a@x.io"),
+                    (Label::Phone, "010-1111-2222"),
+                    (Label::Email, "b@x.io"),
+                ],
+            )
             .await
             .unwrap();
         assert_eq!(
-            a.placeholders.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+            a.placeholders
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>(),
             ["[EMAIL_1]", "[PHONE_1]", "[EMAIL_2]"]
         );
-        let b = v.assign(&conv("c"), &[(Label::Email, "b@x.io"), (Label::Email, "c@x.io")]).await.unwrap();
-        assert_eq!(b.placeholders.iter().map(|p| p.to_string()).collect::<Vec<_>>(), ["[EMAIL_2]", "[EMAIL_3]"]);
-        assert_eq!(b.mapping.get(Placeholder { label: Label::Email, n: 1 }), Some("a@x.io"));
+        let b = v
+            .assign(
+                &conv("c"),
+                &[(Label::Email, "b@x.io"), (Label::Email, "c@x.io")],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            b.placeholders
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>(),
+            ["[EMAIL_2]", "[EMAIL_3]"]
+        );
+        assert_eq!(
+            b.mapping.get(Placeholder {
+                label: Label::Email,
+                n: 1
+            }),
+            Some("a@x.io")
+        );
         // another conversation starts its own numbering and does not see these values
-        let c = v.assign(&conv("d"), &[(Label::Email, "c@x.io")]).await.unwrap();
+        let c = v
+            .assign(&conv("d"), &[(Label::Email, "c@x.io")])
+            .await
+            .unwrap();
         assert_eq!(c.placeholders[0].to_string(), "[EMAIL_1]");
         assert_eq!(c.mapping.len(), 1);
     }
@@ -289,14 +323,18 @@ mod tests {
     #[tokio::test]
     async fn expires_and_bounds_memory() {
         let v = MemoryVault::new(Duration::from_millis(30), 1 << 20, 1000);
-        v.assign(&conv("c"), &[(Label::Email, "a@x.io")]).await.unwrap();
+        v.assign(&conv("c"), &[(Label::Email, "a@x.io")])
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(v.mapping(&conv("c")).await.unwrap().is_empty());
 
         let v = MemoryVault::new(Duration::from_secs(60), 2_000, 1000);
         for i in 0..100 {
             let value = format!("user{i}@example.com");
-            v.assign(&conv(&format!("c{i}")), &[(Label::Email, value.as_str())]).await.unwrap();
+            v.assign(&conv(&format!("c{i}")), &[(Label::Email, value.as_str())])
+                .await
+                .unwrap();
         }
         let (n, bytes) = v.stats();
         assert!(bytes <= 2_000, "{bytes}");
@@ -310,7 +348,14 @@ mod tests {
     async fn bounded_per_conversation() {
         let v = MemoryVault::new(Duration::from_secs(60), 1 << 20, 2);
         let err = v
-            .assign(&conv("c"), &[(Label::Email, "a"), (Label::Email, "b"), (Label::Email, "c")])
+            .assign(
+                &conv("c"),
+                &[
+                    (Label::Email, "a"),
+                    (Label::Email, "b"),
+                    (Label::Email, "c"),
+                ],
+            )
             .await
             .unwrap_err();
         assert!(matches!(err, VaultError::ConversationFull(2)));

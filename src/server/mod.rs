@@ -50,7 +50,10 @@ pub fn tls_acceptor(cert_file: &Path, key_file: &Path) -> Result<TlsAcceptor, Se
         .collect::<Result<_, _>>()
         .map_err(|e| ServerError::Tls(format!("{}: {e}", cert_file.display())))?;
     if certs.is_empty() {
-        return Err(ServerError::Tls(format!("{}: no certificate found", cert_file.display())));
+        return Err(ServerError::Tls(format!(
+            "{}: no certificate found",
+            cert_file.display()
+        )));
     }
     let key = PrivateKeyDer::from_pem_file(key_file)
         .map_err(|e| ServerError::Tls(format!("{}: {e}", key_file.display())))?;
@@ -79,7 +82,11 @@ impl Server {
         })
     }
 
-    async fn route(self: Arc<Self>, req: Request<hyper::body::Incoming>, info: ClientInfo) -> Response<Body> {
+    async fn route(
+        self: Arc<Self>,
+        req: Request<hyper::body::Incoming>,
+        info: ClientInfo,
+    ) -> Response<Body> {
         let path = req.uri().path();
         if req.method() == Method::GET || req.method() == Method::HEAD {
             match path {
@@ -190,8 +197,14 @@ impl Server {
         self.ready.store(false, Ordering::Relaxed);
         tracing::info!("shutting down: draining in-flight requests");
         let grace = self.gateway.config.server.shutdown_grace;
-        if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
-            tracing::warn!(grace_ms = grace.as_millis() as u64, "grace period over: closing remaining connections");
+        if tokio::time::timeout(grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                grace_ms = grace.as_millis() as u64,
+                "grace period over: closing remaining connections"
+            );
         }
         self.gateway.audit.flush();
     }
@@ -200,15 +213,19 @@ impl Server {
 fn text(status: StatusCode, body: &'static str) -> Response<Body> {
     let mut r = Response::new(full(body));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     r
 }
 
 /// Binds the configured address.
 pub async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, ServerError> {
-    TcpListener::bind(addr).await.map_err(|source| ServerError::Bind {
-        addr: addr.to_string(),
-        source,
-    })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: addr.to_string(),
+            source,
+        })
 }

@@ -426,7 +426,9 @@ impl Gateway {
 
     /// SIGTERM, then waits (async, so in-process fixtures keep running) up to `timeout` for
     /// the exit; SIGKILL after that. Returns the exit and everything it printed.
-    pub async fn shutdown(mut self, timeout: Duration) -> Finished {
+    /// Sends SIGTERM and waits for the exit. Takes `&mut self` so the temp dir (audit file,
+    /// config) outlives the process for the caller to inspect.
+    pub async fn shutdown(&mut self, timeout: Duration) -> Finished {
         if let Some(c) = self.child.as_mut() {
             if c.try_wait().unwrap().is_none() {
                 self.sigterm();
