@@ -25,7 +25,7 @@ fn answer(req_body: &[u8]) -> (bool, String) {
     (stream, format!("You wrote: {text}"))
 }
 
-fn chat_json(content: &str) -> String {
+pub fn chat_json(content: &str) -> String {
     serde_json::json!({
         "id": "chatcmpl-bench", "object": "chat.completion", "created": 1, "model": "bench",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
@@ -34,7 +34,7 @@ fn chat_json(content: &str) -> String {
     .to_string()
 }
 
-fn chat_sse(content: &str) -> String {
+pub fn chat_sse(content: &str) -> String {
     let mut out = String::new();
     let chars: Vec<char> = content.chars().collect();
     for piece in chars.chunks(16) {
