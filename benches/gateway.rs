@@ -115,7 +115,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("stages");
     g.throughput(criterion::Throughput::Bytes(text.len() as u64));
     g.bench_function("detect_2kb", |b| {
-        b.iter(|| gateway.engine.detect(&text).unwrap())
+        b.iter(|| gateway.engine.current().detect(&text).unwrap())
     });
     g.finish();
 }

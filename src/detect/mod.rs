@@ -15,7 +15,9 @@
 //! never on the async runtime's threads.
 
 pub mod eval;
+pub mod normalize;
 pub mod regex;
+pub mod reload;
 pub mod validate;
 
 use std::borrow::Cow;
@@ -165,15 +167,70 @@ pub trait Detector: Send + Sync {
     /// Appends the findings in `text` to `out`. Findings may overlap; [`Engine`] merges them.
     /// Errors must not contain any part of `text`.
     fn detect(&self, text: &str, out: &mut Vec<Finding>) -> Result<(), DetectError>;
+
+    /// How much to trust `finding` (one of this detector's) when it overlaps another with
+    /// the same score: see [`Priority`]. The default derives it from the finding's detector
+    /// name ([`Priority::from_detector_name`]); detectors that know better (a regex rule
+    /// whose checksum passed) override it.
+    fn priority(&self, finding: &Finding) -> Priority {
+        Priority::from_detector_name(&finding.detector)
+    }
+}
+
+/// The tie-breaker between overlapping findings of equal score, from least to most trusted:
+///
+/// 1. [`Priority::Ner`]: a statistical model's guess.
+/// 2. [`Priority::NameHeuristic`]: rule-based name detection (surname + given-name shape +
+///    context cue); plausible, often wrong.
+/// 3. [`Priority::Pattern`]: a regex rule without a validator: the shape fits.
+/// 4. [`Priority::Dictionary`]: an operator's deny list: someone listed this exact value.
+/// 5. [`Priority::Validated`]: a regex rule whose checksum/structure validator passed (Luhn,
+///    mod-97, resident-number checksum): the strongest evidence a rule can have.
+///
+/// [`merge`] compares score first, then this, then length, then start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Priority {
+    Ner,
+    NameHeuristic,
+    Pattern,
+    Dictionary,
+    Validated,
+}
+
+impl Priority {
+    /// The default priority for a detector name, by its prefix: `ner` -> `Ner`,
+    /// `ko_name`/`name` -> `NameHeuristic`, `dict`/`dictionary` -> `Dictionary`,
+    /// `validated:` -> `Validated`, anything else (`regex:...`) -> `Pattern`.
+    pub fn from_detector_name(name: &str) -> Priority {
+        let head = name.split([':', '/', '.']).next().unwrap_or(name);
+        match head {
+            "ner" | "model" => Priority::Ner,
+            "ko_name" | "name" | "korean_name" => Priority::NameHeuristic,
+            "dict" | "dictionary" | "deny" => Priority::Dictionary,
+            "validated" => Priority::Validated,
+            _ => Priority::Pattern,
+        }
+    }
 }
 
 /// Runs a set of detectors and merges what they find.
+///
+/// [`Engine::detect`] works in four steps:
+/// 1. **normalise** (unless turned off): [`normalize::normalize`] folds full-width forms,
+///    odd spaces and dashes, zero-width/bidi characters and decomposed Hangul; text with
+///    nothing to fold (the normal case) is scanned as is, with no copy;
+/// 2. **detect**: every detector runs over that text;
+/// 3. **threshold**: findings under their label's minimum score are dropped *before*
+///    merging, so a low-score finding can never shadow a better one it overlaps;
+/// 4. **merge** ([`merge_ranked`]), then map the survivors back to the original text's byte
+///    offsets (spans cover the original characters, zero-width ones inside included).
 #[derive(Clone)]
 pub struct Engine {
     detectors: Vec<Arc<dyn Detector>>,
     /// Minimum score per label; findings below it are dropped. Missing labels use `default_threshold`.
     thresholds: Vec<(Label, f32)>,
     default_threshold: f32,
+    normalize: bool,
 }
 
 impl fmt::Debug for Engine {
@@ -184,16 +241,19 @@ impl fmt::Debug for Engine {
                 &self.detectors.iter().map(|d| d.name()).collect::<Vec<_>>(),
             )
             .field("thresholds", &self.thresholds)
+            .field("normalize", &self.normalize)
             .finish()
     }
 }
 
 impl Engine {
+    /// An engine over `detectors`, normalising, with no thresholds.
     pub fn new(detectors: Vec<Arc<dyn Detector>>) -> Self {
         Engine {
             detectors,
             thresholds: Vec::new(),
             default_threshold: 0.0,
+            normalize: true,
         }
     }
 
@@ -203,11 +263,18 @@ impl Engine {
         self
     }
 
+    /// Turns normalisation on (the default) or off (detectors see the raw text).
+    pub fn with_normalization(mut self, on: bool) -> Self {
+        self.normalize = on;
+        self
+    }
+
     pub fn detector_names(&self) -> Vec<String> {
         self.detectors.iter().map(|d| d.name().to_owned()).collect()
     }
 
-    fn threshold(&self, label: Label) -> f32 {
+    /// The minimum score findings of `label` need.
+    pub fn threshold(&self, label: Label) -> f32 {
         self.thresholds
             .iter()
             .find(|(l, _)| *l == label)
@@ -215,37 +282,100 @@ impl Engine {
             .unwrap_or(self.default_threshold)
     }
 
-    /// All findings in `text`, sorted by start, non-overlapping, above their label's threshold.
+    /// All findings in `text`, sorted by start, non-overlapping, above their label's
+    /// threshold, with byte offsets into `text` on char boundaries.
     pub fn detect(&self, text: &str) -> Result<Vec<Finding>, DetectError> {
-        let mut all = Vec::new();
+        let norm = if self.normalize {
+            normalize::normalize(text)
+        } else {
+            None
+        };
+        let scanned = norm.as_ref().map_or(text, normalize::NormText::as_str);
+        let mut ranked: Vec<(Finding, Priority)> = Vec::new();
+        let mut buf = Vec::new();
         for d in &self.detectors {
-            d.detect(text, &mut all)?;
+            d.detect(scanned, &mut buf)?;
+            for f in buf.drain(..) {
+                if f.start > f.end
+                    || f.end > scanned.len()
+                    || !scanned.is_char_boundary(f.start)
+                    || !scanned.is_char_boundary(f.end)
+                {
+                    // Fail closed: a span we cannot mask must not let the text through.
+                    return Err(DetectError::Internal {
+                        detector: d.name().to_owned(),
+                        reason: format!(
+                            "finding {}..{} is not a span of the {}-byte text",
+                            f.start,
+                            f.end,
+                            scanned.len()
+                        ),
+                    });
+                }
+                if f.is_empty() || f.score < self.threshold(f.label) {
+                    continue;
+                }
+                let p = d.priority(&f);
+                ranked.push((f, p));
+            }
         }
-        all.retain(|f| f.score >= self.threshold(f.label) && !f.is_empty());
-        Ok(merge(all))
+        let mut out = merge_ranked(ranked);
+        if let Some(n) = &norm {
+            for f in &mut out {
+                (f.start, f.end) = n.to_original(f.start, f.end);
+            }
+        }
+        Ok(out)
     }
 }
 
-/// Resolves overlapping findings deterministically: higher score wins, then the longer span,
-/// then the earlier start, then the label order. The result is sorted by start and has no
-/// overlaps.
-pub fn merge(mut findings: Vec<Finding>) -> Vec<Finding> {
-    findings.sort_by(|a, b| {
+/// [`merge_ranked`] with each finding's priority taken from its detector name
+/// ([`Priority::from_detector_name`]).
+pub fn merge(findings: Vec<Finding>) -> Vec<Finding> {
+    merge_ranked(
+        findings
+            .into_iter()
+            .map(|f| {
+                let p = Priority::from_detector_name(&f.detector);
+                (f, p)
+            })
+            .collect(),
+    )
+}
+
+/// Resolves overlapping findings deterministically. Candidates are ranked by higher score,
+/// then higher [`Priority`], then longer span, then earlier start (then label, detector and
+/// subtype, so equal inputs in any order give the same output); each is kept unless it is
+/// empty or
+/// overlaps one ranked before it. The result is sorted by start and has no overlaps; every
+/// finding keeps its detector and score. O(n log n).
+pub fn merge_ranked(mut findings: Vec<(Finding, Priority)>) -> Vec<Finding> {
+    findings.sort_by(|(a, pa), (b, pb)| {
         b.score
             .total_cmp(&a.score)
+            .then_with(|| pb.cmp(pa))
             .then_with(|| b.len().cmp(&a.len()))
             .then_with(|| a.start.cmp(&b.start))
             .then_with(|| a.label.cmp(&b.label))
             .then_with(|| a.detector.cmp(&b.detector))
+            .then_with(|| a.subtype.cmp(&b.subtype))
     });
-    let mut kept: Vec<Finding> = Vec::with_capacity(findings.len());
-    for f in findings {
-        if kept.iter().all(|k| f.end <= k.start || f.start >= k.end) {
-            kept.push(f);
+    // Kept spans by start; they never overlap, so only the one with the greatest start
+    // before a candidate's end can overlap it.
+    let mut kept: std::collections::BTreeMap<usize, Finding> = std::collections::BTreeMap::new();
+    for (f, _) in findings {
+        if f.is_empty() {
+            continue;
+        }
+        let clash = kept
+            .range(..f.end)
+            .next_back()
+            .is_some_and(|(_, k)| k.end > f.start);
+        if !clash {
+            kept.insert(f.start, f);
         }
     }
-    kept.sort_by_key(|f| f.start);
-    kept
+    kept.into_values().collect()
 }
 
 /// Converts byte offsets of `text` to code-point offsets (the contract's unit), in place order.
