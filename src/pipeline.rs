@@ -820,7 +820,8 @@ pub enum StartError {
 impl Gateway {
     /// Builds every stage from the validated configuration.
     pub fn from_config(config: Arc<Config>) -> Result<Gateway, StartError> {
-        let engine = detect::reload::EngineHandle::build(&config.detect).map_err(StartError::Config)?;
+        let engine =
+            detect::reload::EngineHandle::build(&config.detect).map_err(StartError::Config)?;
         let vault = Arc::new(mask::MemoryVault::new(
             config.vault.ttl,
             config.vault.max_bytes,

@@ -346,8 +346,7 @@ pub fn merge(findings: Vec<Finding>) -> Vec<Finding> {
 /// Resolves overlapping findings deterministically. Candidates are ranked by higher score,
 /// then higher [`Priority`], then longer span, then earlier start (then label, detector and
 /// subtype, so equal inputs in any order give the same output); each is kept unless it is
-/// empty or
-/// overlaps one ranked before it. The result is sorted by start and has no overlaps; every
+/// empty or overlaps one ranked before it. The result is sorted by start and has no overlaps; every
 /// finding keeps its detector and score. O(n log n).
 pub fn merge_ranked(mut findings: Vec<(Finding, Priority)>) -> Vec<Finding> {
     findings.sort_by(|(a, pa), (b, pb)| {
@@ -429,5 +428,228 @@ mod tests {
             out.iter().map(|f| (f.start, f.label)).collect::<Vec<_>>(),
             vec![(2, Label::CreditCard), (12, Label::Email)]
         );
+    }
+
+    /// The builtin regex engine, as `garim serve` builds it with default settings.
+    fn builtin() -> Engine {
+        Engine::new(vec![Arc::new(regex::RegexDetector::builtin())])
+    }
+
+    /// `text` masked by `engine` with placeholders numbered in order.
+    fn masked(engine: &Engine, text: &str) -> (String, Vec<Finding>) {
+        let fs = engine.detect(text).unwrap();
+        let ps: Vec<crate::mask::Placeholder> = fs
+            .iter()
+            .enumerate()
+            .map(|(i, f)| crate::mask::Placeholder {
+                label: f.label,
+                n: i as u32 + 1,
+            })
+            .collect();
+        (crate::mask::apply(text, &fs, &ps), fs)
+    }
+
+    #[test]
+    fn full_width_and_zero_width_phones_are_masked_in_the_original() {
+        let e = builtin();
+        for (text, expect) in [
+            (
+                "전화 ０１０-１２３４-５６７８ 로 주세요",
+                "전화 [PHONE_1] 로 주세요",
+            ),
+            ("call 010\u{200b}1234\u{200b}5678 now", "call [PHONE_1] now"),
+            ("번호:０１０－１２３４－５６７８.", "번호:[PHONE_1]."),
+            ("tel 010\u{2013}2345\u{2013}6789", "tel [PHONE_1]"),
+            ("\u{200b}01023456789\u{200b}", "\u{200b}[PHONE_1]\u{200b}"),
+        ] {
+            let (m, fs) = masked(&e, text);
+            assert_eq!(m, expect, "{text:?}");
+            assert_eq!(fs[0].label, Label::Phone);
+            assert!(fs[0].detector.starts_with("regex:"));
+        }
+        // Without normalisation the same texts are not found: the test is not vacuous.
+        let raw = builtin().with_normalization(false);
+        assert!(raw.detect("０１０-１２３４-５６７８").unwrap().is_empty());
+        assert!(raw
+            .detect("010\u{200b}1234\u{200b}5678")
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn full_width_emails_and_cards_are_masked_in_the_original() {
+        let e = builtin();
+        let (m, fs) = masked(&e, "메일: kim.minsu＠example．com 입니다");
+        assert_eq!(m, "메일: [EMAIL_1] 입니다");
+        assert_eq!(fs[0].label, Label::Email);
+        let (m, _) = masked(&e, "ｈｏｎｇ＠ｅｘａｍｐｌｅ．ｃｏ．ｋｒ");
+        assert_eq!(m, "[EMAIL_1]");
+        let (m, fs) = masked(&e, "card ４１１１ １１１１ １１１１ １１１１ ok");
+        assert_eq!(m, "card [CREDIT_CARD_1] ok");
+        assert_eq!(fs[0].label, Label::CreditCard);
+    }
+
+    #[test]
+    fn normalised_findings_are_on_original_char_boundaries() {
+        let e = builtin();
+        let text = "ａ\u{200b}ｂ ０１０\u{00ad}２３４５\u{00ad}６７８９ 홍\u{200b}길동 x@y.kr";
+        for f in e.detect(text).unwrap() {
+            assert!(text.is_char_boundary(f.start) && text.is_char_boundary(f.end));
+            assert!(f.start < f.end && f.end <= text.len());
+        }
+    }
+
+    /// A detector returning fixed findings.
+    struct Fixed(&'static str, Vec<Finding>);
+    impl Detector for Fixed {
+        fn name(&self) -> &str {
+            self.0
+        }
+        fn detect(&self, _: &str, out: &mut Vec<Finding>) -> Result<(), DetectError> {
+            out.extend(self.1.iter().cloned());
+            Ok(())
+        }
+    }
+
+    fn by(detector: &'static str, start: usize, end: usize, label: Label, score: f32) -> Finding {
+        Finding {
+            detector: Cow::Borrowed(detector),
+            ..f(start, end, label, score)
+        }
+    }
+
+    #[test]
+    fn equal_scores_resolve_by_priority_then_length_then_start() {
+        // Same span and score: validated > dictionary > pattern > name heuristic > NER.
+        let all = [
+            ("ner:klue", Label::Person),
+            ("ko_name", Label::Person),
+            ("regex:x", Label::Custom),
+            ("dict:customers", Label::Person),
+            ("validated:kr_rrn", Label::NationalId),
+        ];
+        for k in 0..all.len() {
+            // Present the candidates in a rotated order: the result must not depend on it.
+            let fs: Vec<Finding> = (0..all.len())
+                .map(|i| {
+                    let (d, l) = all[(i + k) % all.len()];
+                    by(d, 0, 10, l, 0.8)
+                })
+                .collect();
+            let out = merge(fs);
+            assert_eq!(out.len(), 1);
+            assert_eq!(out[0].detector, "validated:kr_rrn");
+        }
+        let out = merge(vec![
+            by("ko_name", 0, 10, Label::Person, 0.8),
+            by("dict:customers", 2, 6, Label::Person, 0.8),
+        ]);
+        assert_eq!(out[0].detector, "dict:customers", "priority before length");
+        let out = merge(vec![
+            by("regex:a", 0, 6, Label::Custom, 0.8),
+            by("regex:b", 2, 10, Label::Custom, 0.8),
+        ]);
+        assert_eq!((out[0].start, out[0].end), (2, 10), "length before start");
+        let out = merge(vec![
+            by("regex:a", 4, 8, Label::Custom, 0.8),
+            by("regex:b", 2, 6, Label::Custom, 0.8),
+        ]);
+        assert_eq!(out[0].start, 2, "then the earlier start");
+        // Score first of all.
+        let out = merge(vec![
+            by("validated:x", 0, 10, Label::NationalId, 0.7),
+            by("ner:x", 0, 10, Label::Person, 0.71),
+        ]);
+        assert_eq!(out[0].detector, "ner:x");
+    }
+
+    #[test]
+    fn detector_priority_override_is_used_by_the_engine() {
+        struct Checked;
+        impl Detector for Checked {
+            fn name(&self) -> &str {
+                "regex:checked"
+            }
+            fn detect(&self, _: &str, out: &mut Vec<Finding>) -> Result<(), DetectError> {
+                out.push(by("regex:checked", 0, 6, Label::BusinessId, 0.8));
+                Ok(())
+            }
+            fn priority(&self, _: &Finding) -> Priority {
+                Priority::Validated
+            }
+        }
+        let dict = Fixed("dict:x", vec![by("dict:x", 0, 8, Label::Organization, 0.8)]);
+        let e = Engine::new(vec![Arc::new(dict), Arc::new(Checked)]);
+        let out = e.detect("0123456789").unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].detector, "regex:checked");
+        assert_eq!(out[0].score, 0.8);
+    }
+
+    #[test]
+    fn thresholds_apply_before_merging() {
+        // A long PERSON guess above the default threshold but below PERSON's own one overlaps
+        // a weaker EMAIL that passes: the EMAIL must survive (no shadowing by a dropped one).
+        let d = Fixed(
+            "t",
+            vec![
+                by("ko_name", 0, 20, Label::Person, 0.6),
+                by("regex:email", 5, 15, Label::Email, 0.5),
+            ],
+        );
+        let e = Engine::new(vec![Arc::new(d)]).with_thresholds(0.3, vec![(Label::Person, 0.7)]);
+        let out = e.detect("x".repeat(20).as_str()).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].label, out[0].start, out[0].end),
+            (Label::Email, 5, 15)
+        );
+        assert_eq!(e.threshold(Label::Email), 0.3);
+        // With PERSON's threshold lowered it wins on score.
+        let e = e.with_thresholds(0.3, vec![(Label::Person, 0.55)]);
+        assert_eq!(e.detect(&"x".repeat(20)).unwrap()[0].label, Label::Person);
+    }
+
+    #[test]
+    fn out_of_bounds_findings_fail_closed() {
+        let d = Fixed("bad", vec![by("bad", 0, 99, Label::Email, 0.9)]);
+        let e = Engine::new(vec![Arc::new(d)]);
+        let err = e.detect("short").unwrap_err().to_string();
+        assert!(err.contains("bad") && !err.contains("short"), "{err}");
+        let d = Fixed("mid", vec![by("mid", 1, 3, Label::Email, 0.9)]);
+        assert!(Engine::new(vec![Arc::new(d)]).detect("가나").is_err());
+    }
+
+    #[test]
+    fn merge_is_order_independent_and_non_overlapping() {
+        use proptest::prelude::*;
+        let mut runner = proptest::test_runner::TestRunner::default();
+        let one = (0usize..40, 1usize..12, 0usize..4, 0u8..4, 0usize..3).prop_map(
+            |(s, len, l, sc, d)| {
+                let labels = [Label::Email, Label::Phone, Label::Person, Label::Custom];
+                let dets = ["regex:a", "dict:b", "ner:c"];
+                by(dets[d], s, s + len, labels[l], 0.25 * sc as f32)
+            },
+        );
+        runner
+            .run(&prop::collection::vec(one, 0..30), |fs| {
+                let a = merge(fs.clone());
+                let mut rev = fs.clone();
+                rev.reverse();
+                prop_assert_eq!(&a, &merge(rev));
+                for w in a.windows(2) {
+                    prop_assert!(w[0].end <= w[1].start);
+                }
+                // Every dropped finding overlaps a kept one at least as highly ranked.
+                for f in &fs {
+                    if !a.contains(f) {
+                        prop_assert!(a
+                            .iter()
+                            .any(|k| k.start < f.end && f.start < k.end && k.score >= f.score));
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
     }
 }

@@ -181,7 +181,10 @@ impl<'a> Scanner<'a> {
                         .map_or(usize::MAX, |k| pos + k),
                 );
             }
-            let hit = self.next_a.unwrap_or(usize::MAX).min(self.next_b.unwrap_or(usize::MAX));
+            let hit = self
+                .next_a
+                .unwrap_or(usize::MAX)
+                .min(self.next_b.unwrap_or(usize::MAX));
             if hit == usize::MAX {
                 return None;
             }
@@ -308,7 +311,10 @@ mod tests {
         assert_eq!(norm("ｋｉｍ＠ｅｘａｍｐｌｅ．ｃｏｍ"), "kim@example.com");
         assert_eq!(norm("010\u{2013}1234\u{2212}5678"), "010-1234-5678");
         assert_eq!(norm("010\u{00a0}1234\u{3000}5678"), "010 1234 5678");
-        assert_eq!(norm("a\u{feff}b\u{00ad}c\u{202e}d\u{2066}e\u{2060}f"), "abcdef");
+        assert_eq!(
+            norm("a\u{feff}b\u{00ad}c\u{202e}d\u{2066}e\u{2060}f"),
+            "abcdef"
+        );
         assert_eq!(norm("example。com"), "example.com");
         assert_eq!(norm("a﹫b"), "a@b");
     }
@@ -330,7 +336,8 @@ mod tests {
     #[test]
     fn composes_conjoining_jamo() {
         // 홍 = ᄒ ᅩ ᆼ, 길 = ᄀ ᅵ ᆯ, 동 = ᄃ ᅩ ᆼ
-        let decomposed = "\u{1112}\u{1169}\u{11bc}\u{1100}\u{1175}\u{11af}\u{1103}\u{1169}\u{11bc}님";
+        let decomposed =
+            "\u{1112}\u{1169}\u{11bc}\u{1100}\u{1175}\u{11af}\u{1103}\u{1169}\u{11bc}님";
         assert_eq!(norm(decomposed), "홍길동님");
         // LV syllable + T jamo, and L + V without T.
         assert_eq!(norm("호\u{11bc}"), "홍");
@@ -388,7 +395,10 @@ mod tests {
         let mut last_end = 0;
         for w in bounds.windows(2) {
             let (s, e) = n.to_original(w[0], w[1]);
-            assert!(t.is_char_boundary(s) && t.is_char_boundary(e), "{t:?} {w:?}");
+            assert!(
+                t.is_char_boundary(s) && t.is_char_boundary(e),
+                "{t:?} {w:?}"
+            );
             assert!(s < e && e <= t.len(), "{t:?} {w:?} -> {s}..{e}");
             assert!(s >= last_start && s >= last_end, "not monotonic: {t:?}");
             assert!(e > last_end);

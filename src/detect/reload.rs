@@ -320,7 +320,10 @@ mod tests {
 
         std::fs::write(&file, rule("broken", "PROJECT-[0-9")).unwrap();
         let err = reload(&h, &s, &m, "test").await.unwrap_err().to_string();
-        assert!(err.contains("custom.toml") && err.contains("broken"), "{err}");
+        assert!(
+            err.contains("custom.toml") && err.contains("broken"),
+            "{err}"
+        );
         assert_eq!(h.generation(), 1);
         assert_eq!(labels(&h, "see PROJECT-1234 and TICKET-99").len(), 2);
         // The failed attempt is remembered: no retry until the file changes again.
@@ -332,8 +335,14 @@ mod tests {
         assert_eq!(labels(&h, "TICKET-99").len(), 1);
 
         let t = m.encode();
-        assert!(t.contains("garim_rule_reloads_total{result=\"ok\"} 1"), "{t}");
-        assert!(t.contains("garim_rule_reloads_total{result=\"error\"} 2"), "{t}");
+        assert!(
+            t.contains("garim_rule_reloads_total{result=\"ok\"} 1"),
+            "{t}"
+        );
+        assert!(
+            t.contains("garim_rule_reloads_total{result=\"error\"} 2"),
+            "{t}"
+        );
     }
 
     #[tokio::test]
