@@ -5,6 +5,10 @@
 //! * `chat_2kb_sse_first_byte/{direct,via_garim}`: the same with `"stream": true`, timed to
 //!   the first byte of the body (time-to-first-token as a client sees it).
 //! * `stages/*`: detection on the 2 KB prompt, mask+restore of the JSON answer, SSE restore.
+//! * `normalize/*`: the normalisation pre-pass on ~60 KB texts: ASCII and Korean with nothing
+//!   to fold (fast path), Korean with full-width phones (slow path), and detection with and
+//!   without it.
+//! * `reload/build_engine`: building the engine from the configuration, as a hot reload does.
 //!
 //! The gateway runs in-process (the real library stack: server, pipeline, client) on port 0;
 //! the upstream is `common::mock_upstream`. Run: `cargo bench --bench gateway`.
@@ -115,7 +119,44 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("stages");
     g.throughput(criterion::Throughput::Bytes(text.len() as u64));
     g.bench_function("detect_2kb", |b| {
-        b.iter(|| gateway.engine.detect(&text).unwrap())
+        b.iter(|| gateway.engine.current().detect(&text).unwrap())
+    });
+    g.finish();
+
+    // Normalisation: the fast path (nothing to fold) must cost next to nothing.
+    let ascii = "Order 1234 shipped to kim.minsu@example.com; call +1 415 555 0100. ".repeat(1000);
+    let korean =
+        "홍길동 고객님, “주문하신” 상품이 발송되었습니다… 문의: 02-123-4567 (평일 9시~6시). "
+            .repeat(700);
+    let folded = korean.replace("02-123-4567", "０２－１２３－４５６７\u{200b}");
+    let mut g = c.benchmark_group("normalize");
+    for (name, t) in [
+        ("ascii_fast", &ascii),
+        ("korean_fast", &korean),
+        ("korean_folded", &folded),
+    ] {
+        g.throughput(criterion::Throughput::Bytes(t.len() as u64));
+        g.bench_function(name, |b| b.iter(|| garim::detect::normalize::normalize(t)));
+    }
+    let engine = gateway.engine.current();
+    let raw = (*engine).clone().with_normalization(false);
+    for (name, t) in [("korean", &korean), ("korean_folded", &folded)] {
+        g.throughput(criterion::Throughput::Bytes(t.len() as u64));
+        g.bench_function(format!("detect_{name}/normalising"), |b| {
+            b.iter(|| engine.detect(t).unwrap())
+        });
+        g.bench_function(format!("detect_{name}/raw"), |b| {
+            b.iter(|| raw.detect(t).unwrap())
+        });
+    }
+    g.finish();
+
+    // What a hot reload costs: building the engine from the configuration (built-in packs).
+    let mut g = c.benchmark_group("reload");
+    g.sample_size(10);
+    let detect_settings = gateway.config.detect.clone();
+    g.bench_function("build_engine", |b| {
+        b.iter(|| garim::detect::build_engine(&detect_settings).unwrap())
     });
     g.finish();
 }

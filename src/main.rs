@@ -153,6 +153,15 @@ fn serve(
             ),
             None => None,
         };
+        // Hot reload of the rules (file changes and SIGHUP); installed before the readiness
+        // line, so a SIGHUP after it never terminates the process.
+        garim::detect::reload::spawn(
+            gateway.engine.clone(),
+            cfg.detect.clone(),
+            gateway.metrics.clone(),
+            garim::detect::reload::POLL_INTERVAL,
+        )
+        .context("installing the SIGHUP handler")?;
         let listener = garim::server::bind(cfg.server.listen).await?;
         let addr = listener.local_addr().context("reading the bound address")?;
         {

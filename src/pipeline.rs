@@ -180,7 +180,9 @@ pub fn full(b: impl Into<Bytes>) -> Body {
 /// Everything one request needs: built once at start-up.
 pub struct Gateway {
     pub config: Arc<Config>,
-    pub engine: Arc<detect::Engine>,
+    /// The detection engine in force; hot-reloaded (see [`detect::reload`]). Each request
+    /// takes [`detect::reload::EngineHandle::current`] once and keeps it to the end.
+    pub engine: Arc<detect::reload::EngineHandle>,
     pub vault: Arc<dyn Vault>,
     pub client: UpstreamClient,
     pub audit: Arc<dyn AuditSink>,
@@ -224,7 +226,7 @@ type HmacSha256 = Hmac<Sha256>;
 impl Gateway {
     pub fn new(
         config: Arc<Config>,
-        engine: Arc<detect::Engine>,
+        engine: Arc<detect::reload::EngineHandle>,
         vault: Arc<dyn Vault>,
         client: UpstreamClient,
         audit: Arc<dyn AuditSink>,
@@ -519,7 +521,8 @@ impl Gateway {
         // Detect. Regex rules are microseconds per KB; large bodies go to the blocking pool
         // so one huge prompt cannot stall the runtime's worker.
         let total: usize = texts.iter().map(String::len).sum();
-        let engine = self.engine.clone();
+        // One engine for the whole request, even if a reload swaps in another meanwhile.
+        let engine = self.engine.current();
         let (texts, findings): (Vec<String>, Vec<Vec<Finding>>) = if total > 64 * 1024 {
             tokio::task::spawn_blocking(move || {
                 let f = texts
@@ -818,7 +821,7 @@ impl Gateway {
     /// Builds every stage from the validated configuration.
     pub fn from_config(config: Arc<Config>) -> Result<Gateway, StartError> {
         let engine =
-            detect::build_engine(&config.detect).map_err(|e| StartError::Config(e.to_string()))?;
+            detect::reload::EngineHandle::build(&config.detect).map_err(StartError::Config)?;
         let vault = Arc::new(mask::MemoryVault::new(
             config.vault.ttl,
             config.vault.max_bytes,

@@ -15,7 +15,9 @@
 //! never on the async runtime's threads.
 
 pub mod eval;
+pub mod normalize;
 pub mod regex;
+pub mod reload;
 pub mod validate;
 
 use std::borrow::Cow;
@@ -165,15 +167,70 @@ pub trait Detector: Send + Sync {
     /// Appends the findings in `text` to `out`. Findings may overlap; [`Engine`] merges them.
     /// Errors must not contain any part of `text`.
     fn detect(&self, text: &str, out: &mut Vec<Finding>) -> Result<(), DetectError>;
+
+    /// How much to trust `finding` (one of this detector's) when it overlaps another with
+    /// the same score: see [`Priority`]. The default derives it from the finding's detector
+    /// name ([`Priority::from_detector_name`]); detectors that know better (a regex rule
+    /// whose checksum passed) override it.
+    fn priority(&self, finding: &Finding) -> Priority {
+        Priority::from_detector_name(&finding.detector)
+    }
+}
+
+/// The tie-breaker between overlapping findings of equal score, from least to most trusted:
+///
+/// 1. [`Priority::Ner`]: a statistical model's guess.
+/// 2. [`Priority::NameHeuristic`]: rule-based name detection (surname + given-name shape +
+///    context cue); plausible, often wrong.
+/// 3. [`Priority::Pattern`]: a regex rule without a validator: the shape fits.
+/// 4. [`Priority::Dictionary`]: an operator's deny list: someone listed this exact value.
+/// 5. [`Priority::Validated`]: a regex rule whose checksum/structure validator passed (Luhn,
+///    mod-97, resident-number checksum): the strongest evidence a rule can have.
+///
+/// [`merge`] compares score first, then this, then length, then start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Priority {
+    Ner,
+    NameHeuristic,
+    Pattern,
+    Dictionary,
+    Validated,
+}
+
+impl Priority {
+    /// The default priority for a detector name, by its prefix: `ner` -> `Ner`,
+    /// `ko_name`/`name` -> `NameHeuristic`, `dict`/`dictionary` -> `Dictionary`,
+    /// `validated:` -> `Validated`, anything else (`regex:...`) -> `Pattern`.
+    pub fn from_detector_name(name: &str) -> Priority {
+        let head = name.split([':', '/', '.']).next().unwrap_or(name);
+        match head {
+            "ner" | "model" => Priority::Ner,
+            "ko_name" | "name" | "korean_name" => Priority::NameHeuristic,
+            "dict" | "dictionary" | "deny" => Priority::Dictionary,
+            "validated" => Priority::Validated,
+            _ => Priority::Pattern,
+        }
+    }
 }
 
 /// Runs a set of detectors and merges what they find.
+///
+/// [`Engine::detect`] works in four steps:
+/// 1. **normalise** (unless turned off): [`normalize::normalize`] folds full-width forms,
+///    odd spaces and dashes, zero-width/bidi characters and decomposed Hangul; text with
+///    nothing to fold (the normal case) is scanned as is, with no copy;
+/// 2. **detect**: every detector runs over that text;
+/// 3. **threshold**: findings under their label's minimum score are dropped *before*
+///    merging, so a low-score finding can never shadow a better one it overlaps;
+/// 4. **merge** ([`merge_ranked`]), then map the survivors back to the original text's byte
+///    offsets (spans cover the original characters, zero-width ones inside included).
 #[derive(Clone)]
 pub struct Engine {
     detectors: Vec<Arc<dyn Detector>>,
     /// Minimum score per label; findings below it are dropped. Missing labels use `default_threshold`.
     thresholds: Vec<(Label, f32)>,
     default_threshold: f32,
+    normalize: bool,
 }
 
 impl fmt::Debug for Engine {
@@ -184,16 +241,19 @@ impl fmt::Debug for Engine {
                 &self.detectors.iter().map(|d| d.name()).collect::<Vec<_>>(),
             )
             .field("thresholds", &self.thresholds)
+            .field("normalize", &self.normalize)
             .finish()
     }
 }
 
 impl Engine {
+    /// An engine over `detectors`, normalising, with no thresholds.
     pub fn new(detectors: Vec<Arc<dyn Detector>>) -> Self {
         Engine {
             detectors,
             thresholds: Vec::new(),
             default_threshold: 0.0,
+            normalize: true,
         }
     }
 
@@ -203,11 +263,18 @@ impl Engine {
         self
     }
 
+    /// Turns normalisation on (the default) or off (detectors see the raw text).
+    pub fn with_normalization(mut self, on: bool) -> Self {
+        self.normalize = on;
+        self
+    }
+
     pub fn detector_names(&self) -> Vec<String> {
         self.detectors.iter().map(|d| d.name().to_owned()).collect()
     }
 
-    fn threshold(&self, label: Label) -> f32 {
+    /// The minimum score findings of `label` need.
+    pub fn threshold(&self, label: Label) -> f32 {
         self.thresholds
             .iter()
             .find(|(l, _)| *l == label)
@@ -215,37 +282,99 @@ impl Engine {
             .unwrap_or(self.default_threshold)
     }
 
-    /// All findings in `text`, sorted by start, non-overlapping, above their label's threshold.
+    /// All findings in `text`, sorted by start, non-overlapping, above their label's
+    /// threshold, with byte offsets into `text` on char boundaries.
     pub fn detect(&self, text: &str) -> Result<Vec<Finding>, DetectError> {
-        let mut all = Vec::new();
+        let norm = if self.normalize {
+            normalize::normalize(text)
+        } else {
+            None
+        };
+        let scanned = norm.as_ref().map_or(text, normalize::NormText::as_str);
+        let mut ranked: Vec<(Finding, Priority)> = Vec::new();
+        let mut buf = Vec::new();
         for d in &self.detectors {
-            d.detect(text, &mut all)?;
+            d.detect(scanned, &mut buf)?;
+            for f in buf.drain(..) {
+                if f.start > f.end
+                    || f.end > scanned.len()
+                    || !scanned.is_char_boundary(f.start)
+                    || !scanned.is_char_boundary(f.end)
+                {
+                    // Fail closed: a span we cannot mask must not let the text through.
+                    return Err(DetectError::Internal {
+                        detector: d.name().to_owned(),
+                        reason: format!(
+                            "finding {}..{} is not a span of the {}-byte text",
+                            f.start,
+                            f.end,
+                            scanned.len()
+                        ),
+                    });
+                }
+                if f.is_empty() || f.score < self.threshold(f.label) {
+                    continue;
+                }
+                let p = d.priority(&f);
+                ranked.push((f, p));
+            }
         }
-        all.retain(|f| f.score >= self.threshold(f.label) && !f.is_empty());
-        Ok(merge(all))
+        let mut out = merge_ranked(ranked);
+        if let Some(n) = &norm {
+            for f in &mut out {
+                (f.start, f.end) = n.to_original(f.start, f.end);
+            }
+        }
+        Ok(out)
     }
 }
 
-/// Resolves overlapping findings deterministically: higher score wins, then the longer span,
-/// then the earlier start, then the label order. The result is sorted by start and has no
-/// overlaps.
-pub fn merge(mut findings: Vec<Finding>) -> Vec<Finding> {
-    findings.sort_by(|a, b| {
+/// [`merge_ranked`] with each finding's priority taken from its detector name
+/// ([`Priority::from_detector_name`]).
+pub fn merge(findings: Vec<Finding>) -> Vec<Finding> {
+    merge_ranked(
+        findings
+            .into_iter()
+            .map(|f| {
+                let p = Priority::from_detector_name(&f.detector);
+                (f, p)
+            })
+            .collect(),
+    )
+}
+
+/// Resolves overlapping findings deterministically. Candidates are ranked by higher score,
+/// then higher [`Priority`], then longer span, then earlier start (then label, detector and
+/// subtype, so equal inputs in any order give the same output); each is kept unless it is
+/// empty or overlaps one ranked before it. The result is sorted by start and has no overlaps; every
+/// finding keeps its detector and score. O(n log n).
+pub fn merge_ranked(mut findings: Vec<(Finding, Priority)>) -> Vec<Finding> {
+    findings.sort_by(|(a, pa), (b, pb)| {
         b.score
             .total_cmp(&a.score)
+            .then_with(|| pb.cmp(pa))
             .then_with(|| b.len().cmp(&a.len()))
             .then_with(|| a.start.cmp(&b.start))
             .then_with(|| a.label.cmp(&b.label))
             .then_with(|| a.detector.cmp(&b.detector))
+            .then_with(|| a.subtype.cmp(&b.subtype))
     });
-    let mut kept: Vec<Finding> = Vec::with_capacity(findings.len());
-    for f in findings {
-        if kept.iter().all(|k| f.end <= k.start || f.start >= k.end) {
-            kept.push(f);
+    // Kept spans by start; they never overlap, so only the one with the greatest start
+    // before a candidate's end can overlap it.
+    let mut kept: std::collections::BTreeMap<usize, Finding> = std::collections::BTreeMap::new();
+    for (f, _) in findings {
+        if f.is_empty() {
+            continue;
+        }
+        let clash = kept
+            .range(..f.end)
+            .next_back()
+            .is_some_and(|(_, k)| k.end > f.start);
+        if !clash {
+            kept.insert(f.start, f);
         }
     }
-    kept.sort_by_key(|f| f.start);
-    kept
+    kept.into_values().collect()
 }
 
 /// Converts byte offsets of `text` to code-point offsets (the contract's unit), in place order.
@@ -299,5 +428,228 @@ mod tests {
             out.iter().map(|f| (f.start, f.label)).collect::<Vec<_>>(),
             vec![(2, Label::CreditCard), (12, Label::Email)]
         );
+    }
+
+    /// The builtin regex engine, as `garim serve` builds it with default settings.
+    fn builtin() -> Engine {
+        Engine::new(vec![Arc::new(regex::RegexDetector::builtin())])
+    }
+
+    /// `text` masked by `engine` with placeholders numbered in order.
+    fn masked(engine: &Engine, text: &str) -> (String, Vec<Finding>) {
+        let fs = engine.detect(text).unwrap();
+        let ps: Vec<crate::mask::Placeholder> = fs
+            .iter()
+            .enumerate()
+            .map(|(i, f)| crate::mask::Placeholder {
+                label: f.label,
+                n: i as u32 + 1,
+            })
+            .collect();
+        (crate::mask::apply(text, &fs, &ps), fs)
+    }
+
+    #[test]
+    fn full_width_and_zero_width_phones_are_masked_in_the_original() {
+        let e = builtin();
+        for (text, expect) in [
+            (
+                "전화 ０１０-１２３４-５６７８ 로 주세요",
+                "전화 [PHONE_1] 로 주세요",
+            ),
+            ("call 010\u{200b}1234\u{200b}5678 now", "call [PHONE_1] now"),
+            ("번호:０１０－１２３４－５６７８.", "번호:[PHONE_1]."),
+            ("tel 010\u{2013}2345\u{2013}6789", "tel [PHONE_1]"),
+            ("\u{200b}01023456789\u{200b}", "\u{200b}[PHONE_1]\u{200b}"),
+        ] {
+            let (m, fs) = masked(&e, text);
+            assert_eq!(m, expect, "{text:?}");
+            assert_eq!(fs[0].label, Label::Phone);
+            assert!(fs[0].detector.starts_with("regex:"));
+        }
+        // Without normalisation the same texts are not found: the test is not vacuous.
+        let raw = builtin().with_normalization(false);
+        assert!(raw.detect("０１０-１２３４-５６７８").unwrap().is_empty());
+        assert!(raw
+            .detect("010\u{200b}1234\u{200b}5678")
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn full_width_emails_and_cards_are_masked_in_the_original() {
+        let e = builtin();
+        let (m, fs) = masked(&e, "메일: kim.minsu＠example．com 입니다");
+        assert_eq!(m, "메일: [EMAIL_1] 입니다");
+        assert_eq!(fs[0].label, Label::Email);
+        let (m, _) = masked(&e, "ｈｏｎｇ＠ｅｘａｍｐｌｅ．ｃｏ．ｋｒ");
+        assert_eq!(m, "[EMAIL_1]");
+        let (m, fs) = masked(&e, "card ４１１１ １１１１ １１１１ １１１１ ok");
+        assert_eq!(m, "card [CREDIT_CARD_1] ok");
+        assert_eq!(fs[0].label, Label::CreditCard);
+    }
+
+    #[test]
+    fn normalised_findings_are_on_original_char_boundaries() {
+        let e = builtin();
+        let text = "ａ\u{200b}ｂ ０１０\u{00ad}２３４５\u{00ad}６７８９ 홍\u{200b}길동 x@y.kr";
+        for f in e.detect(text).unwrap() {
+            assert!(text.is_char_boundary(f.start) && text.is_char_boundary(f.end));
+            assert!(f.start < f.end && f.end <= text.len());
+        }
+    }
+
+    /// A detector returning fixed findings.
+    struct Fixed(&'static str, Vec<Finding>);
+    impl Detector for Fixed {
+        fn name(&self) -> &str {
+            self.0
+        }
+        fn detect(&self, _: &str, out: &mut Vec<Finding>) -> Result<(), DetectError> {
+            out.extend(self.1.iter().cloned());
+            Ok(())
+        }
+    }
+
+    fn by(detector: &'static str, start: usize, end: usize, label: Label, score: f32) -> Finding {
+        Finding {
+            detector: Cow::Borrowed(detector),
+            ..f(start, end, label, score)
+        }
+    }
+
+    #[test]
+    fn equal_scores_resolve_by_priority_then_length_then_start() {
+        // Same span and score: validated > dictionary > pattern > name heuristic > NER.
+        let all = [
+            ("ner:klue", Label::Person),
+            ("ko_name", Label::Person),
+            ("regex:x", Label::Custom),
+            ("dict:customers", Label::Person),
+            ("validated:kr_rrn", Label::NationalId),
+        ];
+        for k in 0..all.len() {
+            // Present the candidates in a rotated order: the result must not depend on it.
+            let fs: Vec<Finding> = (0..all.len())
+                .map(|i| {
+                    let (d, l) = all[(i + k) % all.len()];
+                    by(d, 0, 10, l, 0.8)
+                })
+                .collect();
+            let out = merge(fs);
+            assert_eq!(out.len(), 1);
+            assert_eq!(out[0].detector, "validated:kr_rrn");
+        }
+        let out = merge(vec![
+            by("ko_name", 0, 10, Label::Person, 0.8),
+            by("dict:customers", 2, 6, Label::Person, 0.8),
+        ]);
+        assert_eq!(out[0].detector, "dict:customers", "priority before length");
+        let out = merge(vec![
+            by("regex:a", 0, 6, Label::Custom, 0.8),
+            by("regex:b", 2, 10, Label::Custom, 0.8),
+        ]);
+        assert_eq!((out[0].start, out[0].end), (2, 10), "length before start");
+        let out = merge(vec![
+            by("regex:a", 4, 8, Label::Custom, 0.8),
+            by("regex:b", 2, 6, Label::Custom, 0.8),
+        ]);
+        assert_eq!(out[0].start, 2, "then the earlier start");
+        // Score first of all.
+        let out = merge(vec![
+            by("validated:x", 0, 10, Label::NationalId, 0.7),
+            by("ner:x", 0, 10, Label::Person, 0.71),
+        ]);
+        assert_eq!(out[0].detector, "ner:x");
+    }
+
+    #[test]
+    fn detector_priority_override_is_used_by_the_engine() {
+        struct Checked;
+        impl Detector for Checked {
+            fn name(&self) -> &str {
+                "regex:checked"
+            }
+            fn detect(&self, _: &str, out: &mut Vec<Finding>) -> Result<(), DetectError> {
+                out.push(by("regex:checked", 0, 6, Label::BusinessId, 0.8));
+                Ok(())
+            }
+            fn priority(&self, _: &Finding) -> Priority {
+                Priority::Validated
+            }
+        }
+        let dict = Fixed("dict:x", vec![by("dict:x", 0, 8, Label::Organization, 0.8)]);
+        let e = Engine::new(vec![Arc::new(dict), Arc::new(Checked)]);
+        let out = e.detect("0123456789").unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].detector, "regex:checked");
+        assert_eq!(out[0].score, 0.8);
+    }
+
+    #[test]
+    fn thresholds_apply_before_merging() {
+        // A long PERSON guess above the default threshold but below PERSON's own one overlaps
+        // a weaker EMAIL that passes: the EMAIL must survive (no shadowing by a dropped one).
+        let d = Fixed(
+            "t",
+            vec![
+                by("ko_name", 0, 20, Label::Person, 0.6),
+                by("regex:email", 5, 15, Label::Email, 0.5),
+            ],
+        );
+        let e = Engine::new(vec![Arc::new(d)]).with_thresholds(0.3, vec![(Label::Person, 0.7)]);
+        let out = e.detect("x".repeat(20).as_str()).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].label, out[0].start, out[0].end),
+            (Label::Email, 5, 15)
+        );
+        assert_eq!(e.threshold(Label::Email), 0.3);
+        // With PERSON's threshold lowered it wins on score.
+        let e = e.with_thresholds(0.3, vec![(Label::Person, 0.55)]);
+        assert_eq!(e.detect(&"x".repeat(20)).unwrap()[0].label, Label::Person);
+    }
+
+    #[test]
+    fn out_of_bounds_findings_fail_closed() {
+        let d = Fixed("bad", vec![by("bad", 0, 99, Label::Email, 0.9)]);
+        let e = Engine::new(vec![Arc::new(d)]);
+        let err = e.detect("short").unwrap_err().to_string();
+        assert!(err.contains("bad") && !err.contains("short"), "{err}");
+        let d = Fixed("mid", vec![by("mid", 1, 3, Label::Email, 0.9)]);
+        assert!(Engine::new(vec![Arc::new(d)]).detect("가나").is_err());
+    }
+
+    #[test]
+    fn merge_is_order_independent_and_non_overlapping() {
+        use proptest::prelude::*;
+        let mut runner = proptest::test_runner::TestRunner::default();
+        let one = (0usize..40, 1usize..12, 0usize..4, 0u8..4, 0usize..3).prop_map(
+            |(s, len, l, sc, d)| {
+                let labels = [Label::Email, Label::Phone, Label::Person, Label::Custom];
+                let dets = ["regex:a", "dict:b", "ner:c"];
+                by(dets[d], s, s + len, labels[l], 0.25 * sc as f32)
+            },
+        );
+        runner
+            .run(&prop::collection::vec(one, 0..30), |fs| {
+                let a = merge(fs.clone());
+                let mut rev = fs.clone();
+                rev.reverse();
+                prop_assert_eq!(&a, &merge(rev));
+                for w in a.windows(2) {
+                    prop_assert!(w[0].end <= w[1].start);
+                }
+                // Every dropped finding overlaps a kept one at least as highly ranked.
+                for f in &fs {
+                    if !a.contains(f) {
+                        prop_assert!(a
+                            .iter()
+                            .any(|k| k.start < f.end && f.start < k.end && k.score >= f.score));
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
     }
 }

@@ -95,6 +95,11 @@ struct BlockedLabels {
     reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 struct Inner {
@@ -107,6 +112,7 @@ struct Inner {
     restored: Family<RouteLabels, Counter>,
     blocked: Family<BlockedLabels, Counter>,
     in_flight: Gauge,
+    rule_reloads: Family<ResultLabels, Counter>,
 }
 
 /// The gateway's metrics. Cheap to clone: clones share the same series.
@@ -193,6 +199,12 @@ impl Metrics {
             "Requests being handled now",
             in_flight.clone(),
         );
+        let rule_reloads = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "garim_rule_reloads",
+            "Attempts to reload the detection rules, by result (ok or error)",
+            rule_reloads.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -204,6 +216,7 @@ impl Metrics {
                 restored,
                 blocked,
                 in_flight,
+                rule_reloads,
             }),
         }
     }
@@ -279,6 +292,16 @@ impl Metrics {
             .get_or_create(&BlockedLabels {
                 route: clean(route),
                 reason: clean(reason),
+            })
+            .inc();
+    }
+
+    /// Counts a rule reload attempt: `garim_rule_reloads_total{result="ok"|"error"}`.
+    pub fn rule_reload(&self, ok: bool) {
+        self.inner
+            .rule_reloads
+            .get_or_create(&ResultLabels {
+                result: if ok { "ok" } else { "error" },
             })
             .inc();
     }
