@@ -123,6 +123,40 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
 
+    // Restoring the mock's answer to this prompt, with the mapping the vault holds for it.
+    let engine = gateway.engine.current();
+    let findings = engine.detect(&text).unwrap();
+    let mut mapping = garim::mask::Mapping::default();
+    let mut placeholders = Vec::new();
+    for (i, f) in findings.iter().enumerate() {
+        let p = garim::mask::Placeholder {
+            label: f.label,
+            n: i as u32 + 1,
+        };
+        mapping.insert(p, &text[f.start..f.end]);
+        placeholders.push(p);
+    }
+    let masked = garim::mask::apply(&text, &findings, &placeholders);
+    let mapping = Arc::new(mapping);
+    let json = common::mock_upstream::chat_json(&masked);
+    let sse = common::mock_upstream::chat_sse(&masked);
+    let mut g = c.benchmark_group("restore");
+    g.throughput(criterion::Throughput::Bytes(json.len() as u64));
+    g.bench_function("json_2kb", |b| {
+        b.iter(|| garim::restore::restore_json_body(json.as_bytes(), &mapping).unwrap())
+    });
+    g.throughput(criterion::Throughput::Bytes(sse.len() as u64));
+    g.bench_function("sse_2kb", |b| {
+        b.iter(|| {
+            let mut r = garim::restore::SseRestorer::new(
+                garim::restore::StreamFormat::OpenAiChat,
+                mapping.clone(),
+            );
+            r.push(sse.as_bytes()).unwrap().len() + r.finish().len()
+        })
+    });
+    g.finish();
+
     // Normalisation: the fast path (nothing to fold) must cost next to nothing.
     let ascii = "Order 1234 shipped to kim.minsu@example.com; call +1 415 555 0100. ".repeat(1000);
     let korean =

@@ -25,6 +25,7 @@
 //!   stream with [`RestoreError::EventTooLarge`]; held-back text is at most
 //!   [`crate::mask::MAX_PLACEHOLDER_LEN`] bytes per delta stream.
 
+use crate::mask::placeholder::{parse_at, Parse};
 use crate::mask::Mapping;
 use crate::restore::formats::{self, DeltaLoc, Ending, Seg, StreamFormat, StreamKey};
 use crate::restore::json::restore_value;
@@ -128,6 +129,18 @@ impl Parser {
             self.event_bytes = 0;
         }
     }
+}
+
+/// Whether `data` has a `[` that starts a placeholder, or text that may still become one when
+/// the stream goes on. JSON's own arrays (`[{`, `["`, `[1`, `[]`, `[null`) do not; a
+/// placeholder's text is cut at the end of its JSON string (`"` or an escape `\`), so a
+/// delta ending in `[EMA` counts.
+fn may_hold_placeholder(data: &[u8]) -> bool {
+    memchr::memchr_iter(b'[', data).any(|i| {
+        let rest = &data[i..];
+        let end = memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
+        !matches!(parse_at(&rest[..end]), Parse::No)
+    })
 }
 
 /// Field name and value of an SSE line (`None` for a comment).
@@ -247,6 +260,15 @@ impl SseRestorer {
                     }
                     None => data = Some(v.to_vec()),
                 }
+            }
+        }
+        // Fast path: with nothing held back, an event without '[' cannot change (no
+        // placeholder in it, no held text to flush at an ending): send it as it came,
+        // without parsing it. This is most events of a stream.
+        if let Some(d) = &data {
+            if !may_hold_placeholder(d) && !self.streams.iter().any(|s| s.text.is_holding()) {
+                write_raw(&lines, out);
+                return;
             }
         }
         let parsed = data
@@ -413,4 +435,31 @@ fn write_raw(lines: &[Vec<u8>], out: &mut Vec<u8>) {
         out.push(b'\n');
     }
     out.push(b'\n');
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::may_hold_placeholder;
+
+    #[test]
+    fn json_syntax_is_not_a_placeholder_start() {
+        for d in [
+            r#"{"choices":[{"index":0,"delta":{"content":"hi"}}]}"#,
+            r#"{"a":[],"b":[1,2],"c":[null,true,false],"d":[{"x":1}]}"#,
+            r#"{"t":"see [1] and [note]"}"#,
+        ] {
+            assert!(!may_hold_placeholder(d.as_bytes()), "{d}");
+        }
+        for d in [
+            r#"{"t":"mail [EMAIL_1] now"}"#,
+            r#"{"t":"mail [EMA"}"#,
+            r#"{"t":"mail ["}"#,
+            // `["x"]` cannot be told from a delta ending in `[`: the slow path is taken.
+            r#"{"d":["x"]}"#,
+            r#"{"args":"{\"to\":\"[EMAIL_1]\"}"}"#,
+            r#"{"args":"{\"to\":\"[EM"}"#,
+        ] {
+            assert!(may_hold_placeholder(d.as_bytes()), "{d}");
+        }
+    }
 }
