@@ -28,6 +28,14 @@
 //! `no_match` example must produce no finding of its rule. [`RegexDetector::check_examples`]
 //! runs them; a test runs it over the built-in packs.
 //!
+//! A pattern may name one capture group `v` (`(?P<v>...)`): the finding is then that group
+//! only, and the rest of the match is context the value must follow. This is how rules
+//! anchored on a keyword report just the value (`password=«hunter2»`, `여권번호 «M12345678»`):
+//! the regex crates have no look-behind. Context words are searched before the whole match,
+//! and a rejected match of such a pattern resumes the scan one byte after its start, so a
+//! value that another rule knows better (a JWT after `Bearer`) is still found. Keep the part
+//! before `v` to keywords, spaces and punctuation: text it covers is not scanned again.
+//!
 //! Pattern rules: write `[0-9]`, not `\d` (Unicode digits); never use the Unicode word
 //! boundary `\b` (it drops the engine off its fast path on non-ASCII text, ~250x slower), use
 //! `(?-u:\b)`, which also makes Hangul next to a digit a boundary (`번호900101-...`). A loader
@@ -83,6 +91,8 @@ pub const BUILTIN_PACKS: &[(&str, &str)] = &[
 /// Characters before a match searched for context words.
 const CONTEXT_CHARS: usize = 40;
 const DEFAULT_CONTEXT_BOOST: f32 = 0.1;
+/// The capture group whose span is the finding (see the module docs).
+const VALUE_GROUP: &str = "v";
 
 /// Why a rule pack could not be loaded. Messages name the file and rule, never scanned text.
 #[derive(Debug, thiserror::Error)]
@@ -261,6 +271,8 @@ pub struct RegexDetector {
     rules: Vec<Rule>,
     /// Pattern id -> index into `rules`.
     pattern_rule: Vec<usize>,
+    /// Pattern id -> whether it has a value group `v` (the finding is that group only).
+    value_group: Vec<bool>,
     /// Leftmost-first: finds the next match start and each pattern's anchored extent.
     scan: meta::Regex,
     /// `MatchKind::All`: which patterns match at a given start.
@@ -322,9 +334,18 @@ impl RegexDetector {
         };
         let scan = build(MatchKind::LeftmostFirst)?;
         let probe = build(MatchKind::All)?;
+        let value_group = (0..patterns.len())
+            .map(|i| {
+                PatternID::new(i)
+                    .ok()
+                    .and_then(|pid| scan.group_info().to_index(pid, VALUE_GROUP))
+                    .is_some()
+            })
+            .collect();
         Ok(RegexDetector {
             rules,
             pattern_rule,
+            value_group,
             scan,
             probe,
         })
@@ -442,6 +463,8 @@ impl RegexDetector {
                     emit(c);
                     at = c.end.max(m.start() + 1);
                 }
+                // A keyword-anchored match may hold a value another rule wants.
+                None if self.value_group[m.pattern().as_usize()] => at = m.start() + 1,
                 None => at = m.end(),
             }
             // Stay on a char boundary (ends are; `start + 1` may not be).
@@ -468,7 +491,15 @@ impl RegexDetector {
         self.probe.which_overlapping_matches(&anchored, set);
         let mut best: Option<Candidate> = None;
         let mut consider = |pid: PatternID, end: usize| {
-            if let Some(c) = self.evaluate(text, self.pattern_rule[pid.as_usize()], start, end) {
+            let (vs, ve) = if self.value_group[pid.as_usize()] {
+                match self.value_span(text, pid, start) {
+                    Some(span) => span,
+                    None => return,
+                }
+            } else {
+                (start, end)
+            };
+            if let Some(c) = self.evaluate(text, self.pattern_rule[pid.as_usize()], vs, ve) {
                 let better = match best {
                     None => true,
                     Some(b) => (c.base, c.end - c.start, c.score, usize::MAX - c.rule)
@@ -493,6 +524,18 @@ impl RegexDetector {
             }
         }
         best
+    }
+
+    /// The span of the value group of pattern `pid` matched (anchored) at `start`.
+    fn value_span(&self, text: &str, pid: PatternID, start: usize) -> Option<(usize, usize)> {
+        let mut caps = self.scan.create_captures();
+        let input = Input::new(text)
+            .range(start..)
+            .anchored(Anchored::Pattern(pid));
+        self.scan.search_captures(&input, &mut caps);
+        caps.get_group_by_name(VALUE_GROUP)
+            .map(|s| (s.start, s.end))
+            .filter(|(s, e)| s < e)
     }
 
     /// Applies rule `ri` to the match `start..end`: boundaries, validator, context.
