@@ -635,7 +635,11 @@ pub fn url(candidate: &str) -> Outcome {
         Some(i) => &kept[i + 3..],
         None => kept.get(4..).unwrap_or(""),
     };
-    if host.bytes().take_while(|&c| c != b'/').any(|c| c.is_ascii_alphanumeric()) {
+    if host
+        .bytes()
+        .take_while(|&c| c != b'/')
+        .any(|c| c.is_ascii_alphanumeric())
+    {
         Outcome::Valid(end)
     } else {
         Outcome::Invalid
@@ -716,7 +720,13 @@ fn bech32_ok(candidate: &str) -> bool {
     }
     let mut chk: u32 = 1;
     let mut step = |v: u8| {
-        const GEN: [u32; 5] = [0x3b6a_57b2, 0x2650_8e6d, 0x1ea1_19fa, 0x3d42_33dd, 0x2a14_62b3];
+        const GEN: [u32; 5] = [
+            0x3b6a_57b2,
+            0x2650_8e6d,
+            0x1ea1_19fa,
+            0x3d42_33dd,
+            0x2a14_62b3,
+        ];
         let top = chk >> 25;
         chk = ((chk & 0x01ff_ffff) << 5) ^ u32::from(v);
         for (i, g) in GEN.iter().enumerate() {
@@ -779,9 +789,37 @@ pub fn password_value(candidate: &str) -> bool {
         return false;
     }
     const WORDS: &[&str] = &[
-        "string", "str", "none", "null", "nil", "true", "false", "undefined", "option", "some",
-        "self", "required", "optional", "password", "passwd", "secret", "redacted", "hidden",
-        "masked", "empty", "string?", "varchar", "text", "bytes", "value", "example", "****",
+        "string",
+        "str",
+        "none",
+        "null",
+        "nil",
+        "true",
+        "false",
+        "undefined",
+        "option",
+        "some",
+        "self",
+        "required",
+        "optional",
+        "password",
+        "passwd",
+        "secret",
+        "redacted",
+        "hidden",
+        "masked",
+        "empty",
+        "string?",
+        "varchar",
+        "text",
+        "bytes",
+        "value",
+        "example",
+        "impl",
+        "dyn",
+        "mut",
+        "ref",
+        "****",
     ];
     if WORDS.iter().any(|w| candidate.eq_ignore_ascii_case(w)) {
         return false;
@@ -797,7 +835,11 @@ pub fn password_value(candidate: &str) -> bool {
     {
         return false; // db_password, get_password
     }
-    if ident_like && has(b'_') && b.iter().all(|&c| !c.is_ascii_lowercase()) && !b[0].is_ascii_digit() {
+    if ident_like
+        && has(b'_')
+        && b.iter().all(|&c| !c.is_ascii_lowercase())
+        && !b[0].is_ascii_digit()
+    {
         return false; // DB_PASSWORD (an environment variable's name)
     }
     true
@@ -806,9 +848,27 @@ pub fn password_value(candidate: &str) -> bool {
 /// Prefixes of keys that have their own rules (JWT, OpenAI, Anthropic, Stripe, GitHub, GitLab,
 /// Slack, AWS, Google): a generic rule leaves such values to them.
 const KNOWN_KEY_PREFIXES: &[&str] = &[
-    "eyJ", "sk-", "sk_live_", "rk_live_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
-    "github_pat_", "glpat-", "gldt-", "glrt-", "xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-",
-    "AKIA", "ASIA", "AIza",
+    "eyJ",
+    "sk-",
+    "sk_live_",
+    "rk_live_",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "glpat-",
+    "gldt-",
+    "glrt-",
+    "xoxb-",
+    "xoxp-",
+    "xoxa-",
+    "xoxr-",
+    "xoxs-",
+    "AKIA",
+    "ASIA",
+    "AIza",
 ];
 
 /// A bearer token or generic secret value: at least 16 characters with a letter and a digit,
@@ -1055,6 +1115,162 @@ mod tests {
         assert!(!secret_token("sk-this-is-a-very-long-hyphenated-phrase"));
         assert!(!secret_token("sk-alllower-abcdefghijklmnop"));
         assert!(!secret_token("ABCDEFGHIJ1234567890"));
+    }
+
+    #[test]
+    fn kr_frn_checks_shape_and_its_own_checksum() {
+        for ok in [
+            "771231-5123452",
+            "9001015234561",
+            "030315-7123455",
+            "850505-6123459",
+        ] {
+            assert_eq!(kr_frn(ok), Outcome::Valid(ok.len()), "{ok}");
+        }
+        // Valid as a resident number, wrong as a foreigner number.
+        assert_eq!(kr_rrn("771231-5123450"), Outcome::Valid(14));
+        assert_eq!(kr_frn("771231-5123450"), Outcome::ChecksumFailed(14));
+        for bad in [
+            "900101-1234568",
+            "771331-5123452",
+            "771231-9123452",
+            "771231-512345",
+        ] {
+            assert_eq!(kr_frn(bad), Outcome::Invalid, "{bad}");
+        }
+    }
+
+    #[test]
+    fn kr_crn_checksum_and_deferral() {
+        // 130111-0006246 is a published corporate number (weights 1,2,... sum 34 -> 6).
+        for ok in [
+            "130111-0006246",
+            "110111-0123458",
+            "134511-0004561",
+            "1247119876547",
+        ] {
+            assert_eq!(kr_crn(ok, true), Outcome::Valid(ok.len()), "{ok}");
+        }
+        assert_eq!(kr_crn("110111-0123456", true), Outcome::ChecksumFailed(14));
+        // Shaped like a resident number (2011-01-11, digit 1): deferred, unless told not to.
+        assert_eq!(kr_crn("110111-1234569", true), Outcome::Invalid);
+        assert_eq!(kr_crn("110111-1234569", false), Outcome::Valid(14));
+        assert_eq!(kr_crn("110111-123456", false), Outcome::Invalid);
+    }
+
+    #[test]
+    fn url_trims_punctuation_and_unbalanced_brackets() {
+        fn cut(s: &str) -> Option<&str> {
+            match url(s) {
+                Outcome::Valid(n) => Some(&s[..n]),
+                _ => None,
+            }
+        }
+        assert_eq!(cut("https://example.com/a."), Some("https://example.com/a"));
+        assert_eq!(
+            cut("https://example.com/a),"),
+            Some("https://example.com/a")
+        );
+        assert_eq!(
+            cut("https://en.wikipedia.org/wiki/Foo_(bar)"),
+            Some("https://en.wikipedia.org/wiki/Foo_(bar)")
+        );
+        assert_eq!(cut("www.example.org'"), Some("www.example.org"));
+        assert_eq!(cut("http://"), None);
+        assert_eq!(cut("http://..."), None);
+    }
+
+    #[test]
+    fn mac_forms() {
+        for ok in ["00:1A:2B:3C:4D:5E", "a4-5e-60-d2-1f-07", "0011.22aa.bbcc"] {
+            assert!(mac(ok), "{ok}");
+        }
+        for bad in [
+            "00:00:00:00:00:00",
+            "FF:FF:FF:FF:FF:FF",
+            "00:1A-2B:3C:4D:5E",
+            "00:1A:2B:3C:4D:5E:6F",
+            "0011:22aa:bbcc",
+            "00:1G:2B:3C:4D:5E",
+        ] {
+            assert!(!mac(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn btc_addresses() {
+        for ok in [
+            "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa",
+            "34SehTQKttTQicF6QwHKPKkbZoZZqnzsjb",
+            "bc1qs4l9z6grv7xss3e9hlmxt3q8jd9mtg4vn6el4g",
+            "BC1QS4L9Z6GRV7XSS3E9HLMXT3Q8JD9MTG4VN6EL4G",
+            "bc1p7rau4wkg3k2eczeua97v792k73kmzcdfzglpdq8m0ye0vfemlmmqw3qev2",
+        ] {
+            assert!(btc_address(ok), "{ok}");
+        }
+        for bad in [
+            "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNb",
+            "bc1qs4l9z6grv7xss3e9hlmxt3q8jd9mtg4vn6el4h",
+            "Bc1qs4l9z6grv7xss3e9hlmxt3q8jd9mtg4vn6el4g",
+            "1111111111111111111111111111111111",
+            "10zP1eP5QGefi2DMPTfTL5SLmv7DivfNa",
+        ] {
+            assert!(!btc_address(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn eth_addresses() {
+        assert!(eth_address("0x8f9c372b7488a0a35f04d1f783da83763980cac0"));
+        assert!(!eth_address("0x0000000000000000000000000000000000000000"));
+        assert!(!eth_address("0x8f9c372b7488a0a35f04d1f783da83763980cac"));
+        assert!(!eth_address("8f9c372b7488a0a35f04d1f783da83763980cac0"));
+    }
+
+    #[test]
+    fn password_values_exclude_code_and_placeholders() {
+        for ok in [
+            "hunter2!",
+            "S3cr3t-Pa55",
+            "qwer1234!@",
+            "abcd1234",
+            "Temp#2024",
+            "rootpw123",
+        ] {
+            assert!(password_value(ok), "{ok}");
+        }
+        for bad in [
+            "&str",
+            "String",
+            "None",
+            "null",
+            "$1",
+            "${DB_PASSWORD}",
+            "********",
+            "xxxx",
+            "{}",
+            "self.password",
+            "config.db.password",
+            "get_password",
+            "DB_PASSWORD",
+            "impl",
+            "<redacted>",
+            "abc",
+        ] {
+            assert!(!password_value(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bearer_tokens_leave_known_keys_to_their_rules() {
+        assert!(bearer_token("8f14e45fceea167a5a36dedd4bea2543"));
+        assert!(bearer_token("ya29.a0AfH6SMBexampleEXAMPLE1234567890"));
+        assert!(!bearer_token("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.e30.x"));
+        assert!(!bearer_token(
+            "sk-EXAMPLEe1f8rESQedUStPKR0CsTy4Qwb8DwkNhFdnXsiV"
+        ));
+        assert!(!bearer_token("tokenizationrules"));
+        assert!(!bearer_token("short1"));
     }
 
     #[test]
