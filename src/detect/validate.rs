@@ -73,6 +73,9 @@ pub enum Validator {
     /// The value of a `password=...` pair: rejects code (`&str`, `String`, `self.pass`, `{}`),
     /// placeholders (`****`, `${VAR}`, `<password>`, `null`) and snake_case identifiers.
     PasswordValue,
+    /// An unquoted password value: [`Validator::PasswordValue`], and it must hold a digit or a
+    /// symbol (bare words after `password =` are variables in code: `user`, `auth`, `bool`).
+    PasswordBare,
     /// A bearer token: a letter and a digit; not a JWT or a key with a known prefix (their own
     /// rules report those).
     BearerToken,
@@ -81,7 +84,7 @@ pub enum Validator {
 }
 
 impl Validator {
-    pub const ALL: [Validator; 19] = [
+    pub const ALL: [Validator; 20] = [
         Validator::CreditCard,
         Validator::KrRrn,
         Validator::KrBrn,
@@ -99,6 +102,7 @@ impl Validator {
         Validator::BtcAddress,
         Validator::EthAddress,
         Validator::PasswordValue,
+        Validator::PasswordBare,
         Validator::BearerToken,
         Validator::GenericSecret,
     ];
@@ -123,6 +127,7 @@ impl Validator {
             Validator::BtcAddress => "btc_address",
             Validator::EthAddress => "eth_address",
             Validator::PasswordValue => "password_value",
+            Validator::PasswordBare => "password_bare",
             Validator::BearerToken => "bearer_token",
             Validator::GenericSecret => "generic_secret",
         }
@@ -148,6 +153,7 @@ impl Validator {
             Validator::BtcAddress => whole(candidate, btc_address(candidate)),
             Validator::EthAddress => whole(candidate, eth_address(candidate)),
             Validator::PasswordValue => whole(candidate, password_value(candidate)),
+            Validator::PasswordBare => whole(candidate, password_bare(candidate)),
             Validator::BearerToken | Validator::GenericSecret => {
                 whole(candidate, bearer_token(candidate))
             }
@@ -163,7 +169,7 @@ impl fmt::Display for Validator {
 
 /// The error of parsing an unknown validator id; holds the id (rule-file text, not user data).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown validator `{0}` (expected one of: credit_card, kr_rrn, kr_frn, kr_brn, kr_crn, kr_crn_any, us_ssn, iban, ipv4, ipv6, e164, secret_token, url, mac, btc_address, eth_address, password_value, bearer_token, generic_secret)")]
+#[error("unknown validator `{0}` (expected one of: credit_card, kr_rrn, kr_frn, kr_brn, kr_crn, kr_crn_any, us_ssn, iban, ipv4, ipv6, e164, secret_token, url, mac, btc_address, eth_address, password_value, password_bare, bearer_token, generic_secret)")]
 pub struct UnknownValidator(pub String);
 
 impl FromStr for Validator {
@@ -782,7 +788,8 @@ pub fn password_value(candidate: &str) -> bool {
     if b.len() < 4 || b.len() > 128 {
         return false;
     }
-    if matches!(b[0], b'&' | b'$' | b'%' | b'\\')
+    if matches!(b[0], b'&' | b'$' | b'%' | b'\\' | b':' | b'=')
+        || candidate.contains("***")
         || b.iter().any(|c| b"(){}<>[]`".contains(c))
         || b.iter().all(|&c| c == b[0])
     {
@@ -870,6 +877,12 @@ const KNOWN_KEY_PREFIXES: &[&str] = &[
     "ASIA",
     "AIza",
 ];
+
+/// [`password_value`] for a value written without quotes: it must also hold a digit or a
+/// symbol. Limit: an unquoted all-letter password (`password=secret`) is missed.
+pub fn password_bare(candidate: &str) -> bool {
+    password_value(candidate) && !candidate.bytes().all(|c| c.is_ascii_alphabetic())
+}
 
 /// A bearer token or generic secret value: at least 16 characters with a letter and a digit,
 /// and not a value with a prefix of [`KNOWN_KEY_PREFIXES`] (the rule for that kind reports
