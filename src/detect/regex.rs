@@ -28,6 +28,14 @@
 //! `no_match` example must produce no finding of its rule. [`RegexDetector::check_examples`]
 //! runs them; a test runs it over the built-in packs.
 //!
+//! A pattern may name one capture group `v` (`(?P<v>...)`): the finding is then that group
+//! only, and the rest of the match is context the value must follow. This is how rules
+//! anchored on a keyword report just the value (`password=«hunter2»`, `여권번호 «M12345678»`):
+//! the regex crates have no look-behind. Context words are searched before the whole match,
+//! and a rejected match of such a pattern resumes the scan one byte after its start, so a
+//! value that another rule knows better (a JWT after `Bearer`) is still found. Keep the part
+//! before `v` to keywords, spaces and punctuation: text it covers is not scanned again.
+//!
 //! Pattern rules: write `[0-9]`, not `\d` (Unicode digits); never use the Unicode word
 //! boundary `\b` (it drops the engine off its fast path on non-ASCII text, ~250x slower), use
 //! `(?-u:\b)`, which also makes Hangul next to a digit a boundary (`번호900101-...`). A loader
@@ -83,6 +91,13 @@ pub const BUILTIN_PACKS: &[(&str, &str)] = &[
 /// Characters before a match searched for context words.
 const CONTEXT_CHARS: usize = 40;
 const DEFAULT_CONTEXT_BOOST: f32 = 0.1;
+/// Lazy DFA cache per regex and thread (the default is 2 MiB). With the full rule packs the
+/// default is too small on URL-rich English text: the cache is cleared over and over and the
+/// engine falls back to its NFA simulation (measured 60-90 MB/s instead of 260+ MB/s). The
+/// cache grows only as states are built, so this is a ceiling, not an allocation.
+const LAZY_DFA_CACHE_BYTES: usize = 16 << 20;
+/// The capture group whose span is the finding (see the module docs).
+const VALUE_GROUP: &str = "v";
 
 /// Why a rule pack could not be loaded. Messages name the file and rule, never scanned text.
 #[derive(Debug, thiserror::Error)]
@@ -261,6 +276,8 @@ pub struct RegexDetector {
     rules: Vec<Rule>,
     /// Pattern id -> index into `rules`.
     pattern_rule: Vec<usize>,
+    /// Pattern id -> whether it has a value group `v` (the finding is that group only).
+    value_group: Vec<bool>,
     /// Leftmost-first: finds the next match start and each pattern's anchored extent.
     scan: meta::Regex,
     /// `MatchKind::All`: which patterns match at a given start.
@@ -314,7 +331,11 @@ impl RegexDetector {
         }
         let build = |kind: MatchKind| {
             meta::Builder::new()
-                .configure(meta::Config::new().match_kind(kind))
+                .configure(
+                    meta::Config::new()
+                        .match_kind(kind)
+                        .hybrid_cache_capacity(LAZY_DFA_CACHE_BYTES),
+                )
                 .build_many(&patterns)
                 .map_err(|e| RuleError::Build {
                     message: e.to_string(),
@@ -322,9 +343,18 @@ impl RegexDetector {
         };
         let scan = build(MatchKind::LeftmostFirst)?;
         let probe = build(MatchKind::All)?;
+        let value_group = (0..patterns.len())
+            .map(|i| {
+                PatternID::new(i)
+                    .ok()
+                    .and_then(|pid| scan.group_info().to_index(pid, VALUE_GROUP))
+                    .is_some()
+            })
+            .collect();
         Ok(RegexDetector {
             rules,
             pattern_rule,
+            value_group,
             scan,
             probe,
         })
@@ -442,6 +472,8 @@ impl RegexDetector {
                     emit(c);
                     at = c.end.max(m.start() + 1);
                 }
+                // A keyword-anchored match may hold a value another rule wants.
+                None if self.value_group[m.pattern().as_usize()] => at = m.start() + 1,
                 None => at = m.end(),
             }
             // Stay on a char boundary (ends are; `start + 1` may not be).
@@ -468,7 +500,15 @@ impl RegexDetector {
         self.probe.which_overlapping_matches(&anchored, set);
         let mut best: Option<Candidate> = None;
         let mut consider = |pid: PatternID, end: usize| {
-            if let Some(c) = self.evaluate(text, self.pattern_rule[pid.as_usize()], start, end) {
+            let (vs, ve) = if self.value_group[pid.as_usize()] {
+                match self.value_span(text, pid, start) {
+                    Some(span) => span,
+                    None => return,
+                }
+            } else {
+                (start, end)
+            };
+            if let Some(c) = self.evaluate(text, self.pattern_rule[pid.as_usize()], vs, ve) {
                 let better = match best {
                     None => true,
                     Some(b) => (c.base, c.end - c.start, c.score, usize::MAX - c.rule)
@@ -493,6 +533,18 @@ impl RegexDetector {
             }
         }
         best
+    }
+
+    /// The span of the value group of pattern `pid` matched (anchored) at `start`.
+    fn value_span(&self, text: &str, pid: PatternID, start: usize) -> Option<(usize, usize)> {
+        let mut caps = self.scan.create_captures();
+        let input = Input::new(text)
+            .range(start..)
+            .anchored(Anchored::Pattern(pid));
+        self.scan.search_captures(&input, &mut caps);
+        caps.get_group_by_name(VALUE_GROUP)
+            .map(|s| (s.start, s.end))
+            .filter(|(s, e)| s < e)
     }
 
     /// Applies rule `ri` to the match `start..end`: boundaries, validator, context.
@@ -939,6 +991,91 @@ mod tests {
         // SSN (3-2-4) and BRN (3-2-5) shapes do not steal each other.
         assert_eq!(found(d, "123-45-6789")[0].1, "regex:us_ssn");
         assert_eq!(found(d, "123-45-67891")[0].1, "regex:kr_brn");
+    }
+
+    #[test]
+    fn value_groups_report_the_value_and_do_not_hide_other_rules() {
+        let d = builtin();
+        // Only the value is the finding; the keyword is context.
+        let text = "DB password=hunter2! and PW: kim2024!!";
+        assert_eq!(
+            found(d, text).iter().map(|g| g.2).collect::<Vec<_>>(),
+            vec!["hunter2!", "kim2024!!"]
+        );
+        // A JWT after `Bearer` is rejected by the bearer rule and found by the JWT rule.
+        let jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
+        assert_eq!(
+            found(d, &format!("Authorization: Bearer {jwt}")),
+            vec![(Label::Secret, "regex:jwt".to_owned(), jwt)]
+        );
+        // An OpenAI key after `api_key=` keeps its own subtype.
+        let key = "sk-EXAMPLEe1f8rESQedUStPKR0CsTy4Qwb8DwkNhFdnXsiV";
+        assert_eq!(
+            found(d, &format!("api_key={key}"))[0].1,
+            "regex:openai_api_key"
+        );
+        // A resident number after 생년월일 is not cut into a date of birth.
+        assert_eq!(
+            found(d, "생년월일 900101-1234568"),
+            vec![(
+                Label::NationalId,
+                "regex:kr_rrn".to_owned(),
+                "900101-1234568"
+            )]
+        );
+        // A keyword-anchored match that fails validation resumes right after its start.
+        assert_eq!(
+            found(d, "password: String, email kim@example.com")
+                .iter()
+                .map(|g| g.2)
+                .collect::<Vec<_>>(),
+            vec!["kim@example.com"]
+        );
+    }
+
+    #[test]
+    fn korean_numbers_split_by_kind() {
+        let d = builtin();
+        let sub = |t: &str| {
+            scan(d, t)
+                .first()
+                .and_then(|f| f.subtype.as_deref().map(str::to_owned))
+        };
+        assert_eq!(sub("900101-1234568").as_deref(), Some("KR_RRN"));
+        assert_eq!(sub("771231-5123452").as_deref(), Some("KR_FRN"));
+        assert_eq!(sub("130111-0006246").as_deref(), Some("KR_CRN"));
+        // Resident-number shaped and CRN-valid: a resident number unless the keyword says
+        // otherwise.
+        assert_eq!(sub("110111-1234569").as_deref(), Some("KR_RRN"));
+        assert_eq!(
+            sub("법인등록번호 110111-1234569").as_deref(),
+            Some("KR_CRN")
+        );
+        // Bank accounts and passports need their context words to pass the 0.5 threshold.
+        let weak = scan(d, "110-123-456789");
+        assert!(weak[0].score < 0.5, "{}", weak[0].score);
+        let strong = scan(d, "신한은행 110-123-456789");
+        assert!(strong[0].score >= 0.85, "{}", strong[0].score);
+        assert_eq!(strong[0].label, Label::BankAccount);
+        assert!(scan(d, "M12345678")[0].score < 0.5);
+        assert!(scan(d, "여권번호 M12345678")[0].score >= 0.85);
+    }
+
+    #[test]
+    fn new_rules_stay_quiet_on_ordinary_text() {
+        let d = builtin();
+        let text = "\
+fn connect(password: &str, api_key: String) -> Result<(), Error> { let pw = get_password(); \
+let password = self.password.clone(); println!(\"password: {}\", pw); }
+서울 구로구 구로 3동 화재 현장, 대구 달성군 보궐선거로 15대 국회, 서울 서초구 내곡동 52사단 훈련장. \
+비밀번호를 잊으셨나요? 계좌 개설은 2024년 3월부터, 여권 사진 규격은 35x45mm입니다. \
+Bearer tokens are described in RFC 6750; born in 1990; passport photo 123456789.";
+        let got: Vec<_> = scan(d, text)
+            .into_iter()
+            .filter(|f| f.score >= 0.5)
+            .map(|f| (f.detector, &text[f.start..f.end]))
+            .collect();
+        assert!(got.is_empty(), "false positives: {got:?}");
     }
 
     #[test]

@@ -52,10 +52,39 @@ pub enum Validator {
     E164,
     /// A random-looking token: contains an ASCII digit, an upper- and a lower-case letter.
     SecretToken,
+    /// Korean foreigner registration number: like [`Validator::KrRrn`] (7th digit 5-8), with
+    /// the foreigner check digit `(13 - Σ mod 11) mod 10`.
+    KrFrn,
+    /// Korean corporate registration number (NNNNNN-NNNNNNN): weights 1,2,1,2,... mod 10. Defers
+    /// to resident and foreigner numbers: a candidate shaped like one (valid date, 7th digit
+    /// 1-8) is [`Outcome::Invalid`] here, so the national-ID rules keep it.
+    KrCrn,
+    /// [`Validator::KrCrn`] without deferring: for rules that saw a corporate-number context.
+    KrCrnAny,
+    /// URL: trims trailing sentence punctuation and unbalanced closing brackets.
+    Url,
+    /// MAC address: six octets with one kind of separator (or three dotted quads), not all the
+    /// same octet.
+    Mac,
+    /// Bitcoin address: Base58Check (version 0 or 5) or bech32/bech32m (`bc1`).
+    BtcAddress,
+    /// Ethereum address `0x` + 40 hex digits, not all one digit, with letters and digits.
+    EthAddress,
+    /// The value of a `password=...` pair: rejects code (`&str`, `String`, `self.pass`, `{}`),
+    /// placeholders (`****`, `${VAR}`, `<password>`, `null`) and snake_case identifiers.
+    PasswordValue,
+    /// An unquoted password value: [`Validator::PasswordValue`], and it must hold a digit or a
+    /// symbol (bare words after `password =` are variables in code: `user`, `auth`, `bool`).
+    PasswordBare,
+    /// A bearer token: a letter and a digit; not a JWT or a key with a known prefix (their own
+    /// rules report those).
+    BearerToken,
+    /// The value of an `api_key=`/`client_secret:` field: like [`Validator::BearerToken`].
+    GenericSecret,
 }
 
 impl Validator {
-    pub const ALL: [Validator; 9] = [
+    pub const ALL: [Validator; 20] = [
         Validator::CreditCard,
         Validator::KrRrn,
         Validator::KrBrn,
@@ -65,6 +94,17 @@ impl Validator {
         Validator::Ipv6,
         Validator::E164,
         Validator::SecretToken,
+        Validator::KrFrn,
+        Validator::KrCrn,
+        Validator::KrCrnAny,
+        Validator::Url,
+        Validator::Mac,
+        Validator::BtcAddress,
+        Validator::EthAddress,
+        Validator::PasswordValue,
+        Validator::PasswordBare,
+        Validator::BearerToken,
+        Validator::GenericSecret,
     ];
 
     /// The id rules use: `credit_card`, `kr_rrn`, ...
@@ -79,6 +119,17 @@ impl Validator {
             Validator::Ipv6 => "ipv6",
             Validator::E164 => "e164",
             Validator::SecretToken => "secret_token",
+            Validator::KrFrn => "kr_frn",
+            Validator::KrCrn => "kr_crn",
+            Validator::KrCrnAny => "kr_crn_any",
+            Validator::Url => "url",
+            Validator::Mac => "mac",
+            Validator::BtcAddress => "btc_address",
+            Validator::EthAddress => "eth_address",
+            Validator::PasswordValue => "password_value",
+            Validator::PasswordBare => "password_bare",
+            Validator::BearerToken => "bearer_token",
+            Validator::GenericSecret => "generic_secret",
         }
     }
 
@@ -94,6 +145,18 @@ impl Validator {
             Validator::Ipv6 => ipv6_candidate(candidate),
             Validator::E164 => whole(candidate, e164(candidate)),
             Validator::SecretToken => whole(candidate, secret_token(candidate)),
+            Validator::KrFrn => kr_frn(candidate),
+            Validator::KrCrn => kr_crn(candidate, true),
+            Validator::KrCrnAny => kr_crn(candidate, false),
+            Validator::Url => url(candidate),
+            Validator::Mac => whole(candidate, mac(candidate)),
+            Validator::BtcAddress => whole(candidate, btc_address(candidate)),
+            Validator::EthAddress => whole(candidate, eth_address(candidate)),
+            Validator::PasswordValue => whole(candidate, password_value(candidate)),
+            Validator::PasswordBare => whole(candidate, password_bare(candidate)),
+            Validator::BearerToken | Validator::GenericSecret => {
+                whole(candidate, bearer_token(candidate))
+            }
         }
     }
 }
@@ -106,7 +169,7 @@ impl fmt::Display for Validator {
 
 /// The error of parsing an unknown validator id; holds the id (rule-file text, not user data).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown validator `{0}` (expected one of: credit_card, kr_rrn, kr_brn, us_ssn, iban, ipv4, ipv6, e164, secret_token)")]
+#[error("unknown validator `{0}` (expected one of: credit_card, kr_rrn, kr_frn, kr_brn, kr_crn, kr_crn_any, us_ssn, iban, ipv4, ipv6, e164, secret_token, url, mac, btc_address, eth_address, password_value, password_bare, bearer_token, generic_secret)")]
 pub struct UnknownValidator(pub String);
 
 impl FromStr for Validator {
@@ -232,12 +295,8 @@ fn days_in_month(year: u32, month: u32) -> u32 {
     }
 }
 
-/// Korean resident registration number `YYMMDD-GNNNNNN` (hyphen optional). The 7th digit
-/// gives sex and century (1, 2, 5, 6: 1900s; 3, 4, 7, 8: 2000s; 9, 0: 1800s); the date must
-/// exist. The last digit is `(11 - Σ wᵢdᵢ mod 11) mod 10` with weights 2..9,2..5; numbers
-/// issued since October 2020 are random there, so a wrong check digit gives
-/// [`Outcome::ChecksumFailed`], not [`Outcome::Invalid`].
-pub fn kr_rrn(candidate: &str) -> Outcome {
+/// The 13 digits of a `NNNNNN-NNNNNNN` or `NNNNNNNNNNNNN` candidate.
+fn thirteen_digits(candidate: &str) -> Option<[u8; 13]> {
     let shape_ok = match candidate.len() {
         13 => candidate.bytes().all(|b| b.is_ascii_digit()),
         14 => candidate.bytes().enumerate().all(|(i, b)| {
@@ -250,25 +309,88 @@ pub fn kr_rrn(candidate: &str) -> Outcome {
         _ => false,
     };
     if !shape_ok {
-        return Outcome::Invalid;
+        return None;
     }
-    let Some((d, 13)) = digits::<13>(candidate) else {
-        return Outcome::Invalid;
-    };
+    match digits::<13>(candidate) {
+        Some((d, 13)) => Some(d),
+        _ => None,
+    }
+}
+
+/// Whether the first seven digits are a date of birth and a sex/century digit 1-8 (the shape
+/// of a resident or foreigner registration number; 9 and 0, the 1800s, no longer occur).
+fn birth_date_ok(d: &[u8; 13]) -> bool {
     let century = match d[6] {
         1 | 2 | 5 | 6 => 1900,
         3 | 4 | 7 | 8 => 2000,
         _ => 1800,
     };
-    let year = century + leading(&d, 2);
+    let year = century + leading(d, 2);
     let month = leading(&d[2..], 2);
     let day = leading(&d[4..], 2);
-    if day == 0 || day > days_in_month(year, month) {
+    day != 0 && day <= days_in_month(year, month)
+}
+
+/// Σ wᵢdᵢ over the first 12 digits with the resident-number weights 2..9,2..5.
+fn rrn_weighted_sum(d: &[u8; 13]) -> u32 {
+    const W: [u32; 12] = [2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5];
+    W.iter().zip(&d[..12]).map(|(w, &x)| w * u32::from(x)).sum()
+}
+
+/// Korean resident registration number `YYMMDD-GNNNNNN` (hyphen optional). The 7th digit
+/// gives sex and century (1, 2, 5, 6: 1900s; 3, 4, 7, 8: 2000s; 9, 0: 1800s); the date must
+/// exist. The last digit is `(11 - Σ wᵢdᵢ mod 11) mod 10` with weights 2..9,2..5; numbers
+/// issued since October 2020 are random there, so a wrong check digit gives
+/// [`Outcome::ChecksumFailed`], not [`Outcome::Invalid`].
+pub fn kr_rrn(candidate: &str) -> Outcome {
+    let Some(d) = thirteen_digits(candidate) else {
+        return Outcome::Invalid;
+    };
+    if !birth_date_ok(&d) {
         return Outcome::Invalid;
     }
-    const W: [u32; 12] = [2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5];
-    let sum: u32 = W.iter().zip(&d[..12]).map(|(w, &x)| w * u32::from(x)).sum();
-    if (11 - sum % 11) % 10 == u32::from(d[12]) {
+    if (11 - rrn_weighted_sum(&d) % 11) % 10 == u32::from(d[12]) {
+        Outcome::Valid(candidate.len())
+    } else {
+        Outcome::ChecksumFailed(candidate.len())
+    }
+}
+
+/// Korean foreigner registration number: the resident-number shape with a 7th digit 5-8 and
+/// the check digit `(13 - Σ wᵢdᵢ mod 11) mod 10` (same weights). Numbers issued since October
+/// 2020 carry no check digit, so a wrong one gives [`Outcome::ChecksumFailed`].
+pub fn kr_frn(candidate: &str) -> Outcome {
+    let Some(d) = thirteen_digits(candidate) else {
+        return Outcome::Invalid;
+    };
+    if !(5..=8).contains(&d[6]) || !birth_date_ok(&d) {
+        return Outcome::Invalid;
+    }
+    if (13 - rrn_weighted_sum(&d) % 11) % 10 == u32::from(d[12]) {
+        Outcome::Valid(candidate.len())
+    } else {
+        Outcome::ChecksumFailed(candidate.len())
+    }
+}
+
+/// Korean corporate registration number `NNNNNN-NNNNNNN` (registry office 4, corporation kind
+/// 2, serial 6, check 1): check digit `(10 - Σ wᵢdᵢ mod 10) mod 10` with weights 1,2,1,2,...
+/// (products summed as they are). With `defer`, a candidate that is also shaped like a
+/// resident or foreigner number is [`Outcome::Invalid`]: without context the national-ID
+/// rules, which must not miss, keep it.
+pub fn kr_crn(candidate: &str, defer: bool) -> Outcome {
+    let Some(d) = thirteen_digits(candidate) else {
+        return Outcome::Invalid;
+    };
+    if defer && (1..=8).contains(&d[6]) && birth_date_ok(&d) {
+        return Outcome::Invalid;
+    }
+    let sum: u32 = d[..12]
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| u32::from(x) * if i % 2 == 0 { 1 } else { 2 })
+        .sum();
+    if (10 - sum % 10) % 10 == u32::from(d[12]) {
         Outcome::Valid(candidate.len())
     } else {
         Outcome::ChecksumFailed(candidate.len())
@@ -487,6 +609,290 @@ pub fn secret_token(candidate: &str) -> bool {
     b.iter().any(u8::is_ascii_digit)
         && b.iter().any(u8::is_ascii_uppercase)
         && b.iter().any(u8::is_ascii_lowercase)
+}
+
+/// URL candidate: trailing sentence punctuation (`.,;:!?'"`) and closing brackets without an
+/// opening partner in the URL are not part of it. What remains must have a host: at least
+/// one letter or digit after `://` (or after `www.`).
+pub fn url(candidate: &str) -> Outcome {
+    let b = candidate.as_bytes();
+    let mut end = b.len();
+    loop {
+        let Some(&last) = b[..end].last() else {
+            return Outcome::Invalid;
+        };
+        let unbalanced = |open: u8, close: u8| {
+            last == close
+                && b[..end].iter().filter(|&&c| c == open).count()
+                    < b[..end].iter().filter(|&&c| c == close).count()
+        };
+        if matches!(last, b'.' | b',' | b';' | b':' | b'!' | b'?' | b'\'' | b'"')
+            || unbalanced(b'(', b')')
+            || unbalanced(b'[', b']')
+            || unbalanced(b'{', b'}')
+        {
+            end -= 1;
+        } else {
+            break;
+        }
+    }
+    let kept = &candidate[..end];
+    let host = match kept.find("://") {
+        Some(i) => &kept[i + 3..],
+        None => kept.get(4..).unwrap_or(""),
+    };
+    if host
+        .bytes()
+        .take_while(|&c| c != b'/')
+        .any(|c| c.is_ascii_alphanumeric())
+    {
+        Outcome::Valid(end)
+    } else {
+        Outcome::Invalid
+    }
+}
+
+/// MAC address: `aa:bb:cc:dd:ee:ff` or `aa-bb-...` (one kind of separator) or `aabb.ccdd.eeff`;
+/// not all octets the same (`00:00:...`, `ff:ff:...` are placeholders and broadcast).
+pub fn mac(candidate: &str) -> bool {
+    let b = candidate.as_bytes();
+    let (parts, width) = if b.len() == 17 {
+        (6, 2)
+    } else if b.len() == 14 {
+        (3, 4)
+    } else {
+        return false;
+    };
+    let sep = b[width];
+    if !matches!((sep, width), (b':' | b'-', 2) | (b'.', 4)) {
+        return false;
+    }
+    let mut hex = [0u8; 12];
+    let mut n = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if (i + 1) % (width + 1) == 0 {
+            if c != sep {
+                return false;
+            }
+        } else if c.is_ascii_hexdigit() && n < 12 {
+            hex[n] = c.to_ascii_lowercase();
+            n += 1;
+        } else {
+            return false;
+        }
+    }
+    n == 12 && parts * width == 12 && hex.chunks(2).any(|o| o != &hex[..2])
+}
+
+const BASE58: &[u8; 58] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+const BECH32: &[u8; 32] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+
+/// Bitcoin address: legacy/P2SH Base58Check (25 bytes, version 0 or 5, double-SHA-256 check)
+/// or segwit bech32 (`bc1q...`, witness v0) / bech32m (`bc1p...`, v1+).
+pub fn btc_address(candidate: &str) -> bool {
+    if candidate.len() > 3 && candidate[..3].eq_ignore_ascii_case("bc1") {
+        return bech32_ok(candidate);
+    }
+    let mut bytes = [0u8; 25];
+    for c in candidate.bytes() {
+        let Some(v) = BASE58.iter().position(|&x| x == c) else {
+            return false;
+        };
+        let mut carry = v as u32;
+        for byte in bytes.iter_mut().rev() {
+            carry += u32::from(*byte) * 58;
+            *byte = (carry & 0xff) as u8;
+            carry >>= 8;
+        }
+        if carry != 0 {
+            return false;
+        }
+    }
+    let leading_ones = candidate.bytes().take_while(|&c| c == b'1').count();
+    let leading_zeros = bytes.iter().take_while(|&&b| b == 0).count();
+    if leading_ones != leading_zeros.min(1) || !matches!(bytes[0], 0 | 5) {
+        return false;
+    }
+    use sha2::{Digest, Sha256};
+    let check = Sha256::digest(Sha256::digest(&bytes[..21]));
+    check[..4] == bytes[21..]
+}
+
+fn bech32_ok(candidate: &str) -> bool {
+    let lower = candidate.bytes().all(|c| !c.is_ascii_uppercase());
+    let upper = candidate.bytes().all(|c| !c.is_ascii_lowercase());
+    if !(lower || upper) || !(14..=74).contains(&candidate.len()) {
+        return false;
+    }
+    let mut chk: u32 = 1;
+    let mut step = |v: u8| {
+        const GEN: [u32; 5] = [
+            0x3b6a_57b2,
+            0x2650_8e6d,
+            0x1ea1_19fa,
+            0x3d42_33dd,
+            0x2a14_62b3,
+        ];
+        let top = chk >> 25;
+        chk = ((chk & 0x01ff_ffff) << 5) ^ u32::from(v);
+        for (i, g) in GEN.iter().enumerate() {
+            if (top >> i) & 1 == 1 {
+                chk ^= g;
+            }
+        }
+    };
+    // Human-readable part `bc`, expanded.
+    for c in b"bc" {
+        step(c >> 5);
+    }
+    step(0);
+    for c in b"bc" {
+        step(c & 31);
+    }
+    let mut version = None;
+    for c in candidate[3..].bytes() {
+        let Some(v) = BECH32.iter().position(|&x| x == c.to_ascii_lowercase()) else {
+            return false;
+        };
+        version.get_or_insert(v);
+        step(v as u8);
+    }
+    match version {
+        Some(0) => chk == 1 && matches!(candidate.len(), 42 | 62),
+        Some(1..=16) => chk == 0x2bc8_30a3,
+        _ => false,
+    }
+}
+
+/// Ethereum address: `0x` and 40 hex digits, mixing letters and digits, not one repeated digit.
+/// (The EIP-55 mixed-case checksum needs Keccak-256, which is not checked here.)
+pub fn eth_address(candidate: &str) -> bool {
+    let Some(hex) = candidate.strip_prefix("0x") else {
+        return false;
+    };
+    let h = hex.as_bytes();
+    h.len() == 40
+        && h.iter().all(u8::is_ascii_hexdigit)
+        && h.iter().any(u8::is_ascii_digit)
+        && h.iter().any(u8::is_ascii_alphabetic)
+}
+
+/// The value after `password=`, `"passwd": "`, `비밀번호:` ... Rejects what is code or a
+/// placeholder rather than a password: type names and keywords (`String`, `&str`, `None`,
+/// `null`, `true`), references (`&x`, `$VAR`, `${VAR}`, `%s`, `{}`, `<password>`), calls and
+/// generics (brackets), identifier paths (`self.password`, `config.db.pass`), snake_case
+/// identifiers (`db_password`), masks (`****`, `xxxx`). Limit: a real password written as a
+/// snake_case word or with brackets is missed.
+pub fn password_value(candidate: &str) -> bool {
+    let b = candidate.as_bytes();
+    if b.len() < 4 || b.len() > 128 {
+        return false;
+    }
+    if matches!(b[0], b'&' | b'$' | b'%' | b'\\' | b':' | b'=')
+        || candidate.contains("***")
+        || b.iter().any(|c| b"(){}<>[]`".contains(c))
+        || b.iter().all(|&c| c == b[0])
+    {
+        return false;
+    }
+    const WORDS: &[&str] = &[
+        "string",
+        "str",
+        "none",
+        "null",
+        "nil",
+        "true",
+        "false",
+        "undefined",
+        "option",
+        "some",
+        "self",
+        "required",
+        "optional",
+        "password",
+        "passwd",
+        "secret",
+        "redacted",
+        "hidden",
+        "masked",
+        "empty",
+        "string?",
+        "varchar",
+        "text",
+        "bytes",
+        "value",
+        "example",
+        "impl",
+        "dyn",
+        "mut",
+        "ref",
+        "****",
+    ];
+    if WORDS.iter().any(|w| candidate.eq_ignore_ascii_case(w)) {
+        return false;
+    }
+    let ident_like = b
+        .iter()
+        .all(|&c| c.is_ascii_alphabetic() || c == b'_' || c == b'.' || c.is_ascii_digit());
+    let has = |x: u8| b.contains(&x);
+    if ident_like && has(b'.') && !b.iter().any(u8::is_ascii_digit) {
+        return false; // config.db.password
+    }
+    if ident_like && has(b'_') && !b.iter().any(u8::is_ascii_uppercase) && b[0].is_ascii_lowercase()
+    {
+        return false; // db_password, get_password
+    }
+    if ident_like
+        && has(b'_')
+        && b.iter().all(|&c| !c.is_ascii_lowercase())
+        && !b[0].is_ascii_digit()
+    {
+        return false; // DB_PASSWORD (an environment variable's name)
+    }
+    true
+}
+
+/// Prefixes of keys that have their own rules (JWT, OpenAI, Anthropic, Stripe, GitHub, GitLab,
+/// Slack, AWS, Google): a generic rule leaves such values to them.
+const KNOWN_KEY_PREFIXES: &[&str] = &[
+    "eyJ",
+    "sk-",
+    "sk_live_",
+    "rk_live_",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "glpat-",
+    "gldt-",
+    "glrt-",
+    "xoxb-",
+    "xoxp-",
+    "xoxa-",
+    "xoxr-",
+    "xoxs-",
+    "AKIA",
+    "ASIA",
+    "AIza",
+];
+
+/// [`password_value`] for a value written without quotes: it must also hold a digit or a
+/// symbol. Limit: an unquoted all-letter password (`password=secret`) is missed.
+pub fn password_bare(candidate: &str) -> bool {
+    password_value(candidate) && !candidate.bytes().all(|c| c.is_ascii_alphabetic())
+}
+
+/// A bearer token or generic secret value: at least 16 characters with a letter and a digit,
+/// and not a value with a prefix of [`KNOWN_KEY_PREFIXES`] (the rule for that kind reports
+/// it, with its own subtype).
+pub fn bearer_token(candidate: &str) -> bool {
+    let b = candidate.as_bytes();
+    b.len() >= 16
+        && !KNOWN_KEY_PREFIXES.iter().any(|p| candidate.starts_with(p))
+        && b.iter().any(u8::is_ascii_digit)
+        && b.iter().any(u8::is_ascii_alphabetic)
 }
 
 #[cfg(test)]
@@ -722,6 +1128,162 @@ mod tests {
         assert!(!secret_token("sk-this-is-a-very-long-hyphenated-phrase"));
         assert!(!secret_token("sk-alllower-abcdefghijklmnop"));
         assert!(!secret_token("ABCDEFGHIJ1234567890"));
+    }
+
+    #[test]
+    fn kr_frn_checks_shape_and_its_own_checksum() {
+        for ok in [
+            "771231-5123452",
+            "9001015234561",
+            "030315-7123455",
+            "850505-6123459",
+        ] {
+            assert_eq!(kr_frn(ok), Outcome::Valid(ok.len()), "{ok}");
+        }
+        // Valid as a resident number, wrong as a foreigner number.
+        assert_eq!(kr_rrn("771231-5123450"), Outcome::Valid(14));
+        assert_eq!(kr_frn("771231-5123450"), Outcome::ChecksumFailed(14));
+        for bad in [
+            "900101-1234568",
+            "771331-5123452",
+            "771231-9123452",
+            "771231-512345",
+        ] {
+            assert_eq!(kr_frn(bad), Outcome::Invalid, "{bad}");
+        }
+    }
+
+    #[test]
+    fn kr_crn_checksum_and_deferral() {
+        // 130111-0006246 is a published corporate number (weights 1,2,... sum 34 -> 6).
+        for ok in [
+            "130111-0006246",
+            "110111-0123458",
+            "134511-0004561",
+            "1247119876547",
+        ] {
+            assert_eq!(kr_crn(ok, true), Outcome::Valid(ok.len()), "{ok}");
+        }
+        assert_eq!(kr_crn("110111-0123456", true), Outcome::ChecksumFailed(14));
+        // Shaped like a resident number (2011-01-11, digit 1): deferred, unless told not to.
+        assert_eq!(kr_crn("110111-1234569", true), Outcome::Invalid);
+        assert_eq!(kr_crn("110111-1234569", false), Outcome::Valid(14));
+        assert_eq!(kr_crn("110111-123456", false), Outcome::Invalid);
+    }
+
+    #[test]
+    fn url_trims_punctuation_and_unbalanced_brackets() {
+        fn cut(s: &str) -> Option<&str> {
+            match url(s) {
+                Outcome::Valid(n) => Some(&s[..n]),
+                _ => None,
+            }
+        }
+        assert_eq!(cut("https://example.com/a."), Some("https://example.com/a"));
+        assert_eq!(
+            cut("https://example.com/a),"),
+            Some("https://example.com/a")
+        );
+        assert_eq!(
+            cut("https://en.wikipedia.org/wiki/Foo_(bar)"),
+            Some("https://en.wikipedia.org/wiki/Foo_(bar)")
+        );
+        assert_eq!(cut("www.example.org'"), Some("www.example.org"));
+        assert_eq!(cut("http://"), None);
+        assert_eq!(cut("http://..."), None);
+    }
+
+    #[test]
+    fn mac_forms() {
+        for ok in ["00:1A:2B:3C:4D:5E", "a4-5e-60-d2-1f-07", "0011.22aa.bbcc"] {
+            assert!(mac(ok), "{ok}");
+        }
+        for bad in [
+            "00:00:00:00:00:00",
+            "FF:FF:FF:FF:FF:FF",
+            "00:1A-2B:3C:4D:5E",
+            "00:1A:2B:3C:4D:5E:6F",
+            "0011:22aa:bbcc",
+            "00:1G:2B:3C:4D:5E",
+        ] {
+            assert!(!mac(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn btc_addresses() {
+        for ok in [
+            "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa",
+            "34SehTQKttTQicF6QwHKPKkbZoZZqnzsjb",
+            "bc1qs4l9z6grv7xss3e9hlmxt3q8jd9mtg4vn6el4g",
+            "BC1QS4L9Z6GRV7XSS3E9HLMXT3Q8JD9MTG4VN6EL4G",
+            "bc1p7rau4wkg3k2eczeua97v792k73kmzcdfzglpdq8m0ye0vfemlmmqw3qev2",
+        ] {
+            assert!(btc_address(ok), "{ok}");
+        }
+        for bad in [
+            "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNb",
+            "bc1qs4l9z6grv7xss3e9hlmxt3q8jd9mtg4vn6el4h",
+            "Bc1qs4l9z6grv7xss3e9hlmxt3q8jd9mtg4vn6el4g",
+            "1111111111111111111111111111111111",
+            "10zP1eP5QGefi2DMPTfTL5SLmv7DivfNa",
+        ] {
+            assert!(!btc_address(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn eth_addresses() {
+        assert!(eth_address("0x8f9c372b7488a0a35f04d1f783da83763980cac0"));
+        assert!(!eth_address("0x0000000000000000000000000000000000000000"));
+        assert!(!eth_address("0x8f9c372b7488a0a35f04d1f783da83763980cac"));
+        assert!(!eth_address("8f9c372b7488a0a35f04d1f783da83763980cac0"));
+    }
+
+    #[test]
+    fn password_values_exclude_code_and_placeholders() {
+        for ok in [
+            "hunter2!",
+            "S3cr3t-Pa55",
+            "qwer1234!@",
+            "abcd1234",
+            "Temp#2024",
+            "rootpw123",
+        ] {
+            assert!(password_value(ok), "{ok}");
+        }
+        for bad in [
+            "&str",
+            "String",
+            "None",
+            "null",
+            "$1",
+            "${DB_PASSWORD}",
+            "********",
+            "xxxx",
+            "{}",
+            "self.password",
+            "config.db.password",
+            "get_password",
+            "DB_PASSWORD",
+            "impl",
+            "<redacted>",
+            "abc",
+        ] {
+            assert!(!password_value(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bearer_tokens_leave_known_keys_to_their_rules() {
+        assert!(bearer_token("8f14e45fceea167a5a36dedd4bea2543"));
+        assert!(bearer_token("ya29.a0AfH6SMBexampleEXAMPLE1234567890"));
+        assert!(!bearer_token("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.e30.x"));
+        assert!(!bearer_token(
+            "sk-EXAMPLEe1f8rESQedUStPKR0CsTy4Qwb8DwkNhFdnXsiV"
+        ));
+        assert!(!bearer_token("tokenizationrules"));
+        assert!(!bearer_token("short1"));
     }
 
     #[test]
