@@ -665,6 +665,56 @@ mod tests {
                 "upstream.connect_timeout_ms",
             ),
             ("[vault]\nttl_secs = 0", "vault.ttl_secs"),
+            (
+                "[detect.korean_names]\nmin_score = -1",
+                "detect.korean_names.min_score",
+            ),
+            ("[detect.korean_names]\nenable = true", "enable"),
+            (
+                "[[detect.dictionary]]\nname = \"a\"\nlabel = \"NAME\"\nterms = [\"x\"]",
+                "detect.dictionary[0].label",
+            ),
+            (
+                "[[detect.dictionary]]\nname = \"a\"\nterms = [\"x\"]",
+                "detect.dictionary[0].label",
+            ),
+            (
+                "[[detect.dictionary]]\nname = \"a\"\nlabel = \"CUSTOM\"\nkind = \"block\"\nterms = [\"x\"]",
+                "detect.dictionary[0].kind",
+            ),
+            (
+                "[[detect.dictionary]]\nname = \"a\"\nlabel = \"CUSTOM\"\nfile = \"/nonexistent/garim-terms.txt\"",
+                "detect.dictionary[0].file",
+            ),
+            (
+                "[[detect.dictionary]]\nname = \"a\"\nlabel = \"CUSTOM\"",
+                "detect.dictionary[0]",
+            ),
+            (
+                "[[detect.dictionary]]\nname = \"a\"\nlabel = \"CUSTOM\"\nterms = [\"x\", \" \"]",
+                "detect.dictionary[0].terms[1]",
+            ),
+            (
+                "[[detect.dictionary]]\nname = \"a\"\nlabel = \"CUSTOM\"\nterms = [\"x\"]\nscore = 1.5",
+                "detect.dictionary[0].score",
+            ),
+            (
+                "[[detect.dictionary]]\nname = \"a\"\nkind = \"allow\"\nterms = [\"x\"]\nscore = 0.5",
+                "detect.dictionary[0].score",
+            ),
+            (
+                "[[detect.dictionary]]\nname = \"a b\"\nlabel = \"CUSTOM\"\nterms = [\"x\"]",
+                "detect.dictionary[0].name",
+            ),
+            (
+                "[[detect.dictionary]]\nname = \"a\"\nlabel = \"CUSTOM\"\nterms = [\"x\"]\n\
+                 [[detect.dictionary]]\nname = \"a\"\nlabel = \"CUSTOM\"\nterms = [\"y\"]",
+                "detect.dictionary[1].name",
+            ),
+            (
+                "[[detect.dictionary]]\nname = \"a\"\nlabel = \"CUSTOM\"\nterms = [\"x\"]\ncase = true",
+                "case",
+            ),
         ];
         for (text, field) in cases {
             let e = Config::from_toml_str(text, "t.toml")
@@ -672,6 +722,61 @@ mod tests {
                 .to_string();
             assert!(e.contains(field), "{text:?}: {e}");
         }
+    }
+
+    #[test]
+    fn dictionaries_parse_and_hide_terms() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("employees.txt");
+        std::fs::write(&file, "# staff\n김민준\nJane Roe\n").unwrap();
+        let text = format!(
+            "[detect.korean_names]\nenabled = false\n\
+             [[detect.dictionary]]\nname = \"employees\"\nlabel = \"PERSON\"\nfile = {:?}\n\
+             case_insensitive = true\n\
+             [[detect.dictionary]]\nname = \"own\"\nkind = \"allow\"\n\
+             terms = [\"support@acme.co.kr\"]\n",
+            file.display().to_string()
+        );
+        let c = Config::from_toml_str(&text, "t.toml").unwrap();
+        let d = &c.detect;
+        assert!(!d.korean_names.enabled);
+        assert_eq!(d.dictionaries.len(), 2);
+        let e = &d.dictionaries[0];
+        assert_eq!(
+            (e.label, e.kind, e.case_insensitive, e.score),
+            (
+                Some(Label::Person),
+                DictionaryKind::Deny,
+                true,
+                DEFAULT_DICTIONARY_SCORE
+            )
+        );
+        assert_eq!(e.file.as_deref(), Some(file.as_path()));
+        let a = &d.dictionaries[1];
+        assert_eq!((a.label, a.kind), (None, DictionaryKind::Allow));
+        assert_eq!(a.terms, vec!["support@acme.co.kr"]);
+        // Debug shows counts, never terms.
+        assert!(!format!("{c:?}").contains("support@acme"), "{c:?}");
+        // The engine built from it finds the employee (file) and exempts the address.
+        let engine = crate::detect::build_engine(d).unwrap();
+        let t = "JANE ROE wrote from support@acme.co.kr to 김민준님.";
+        let got: Vec<_> = engine
+            .detect(t)
+            .unwrap()
+            .iter()
+            .map(|f| (&t[f.start..f.end], f.label))
+            .collect();
+        assert_eq!(
+            got,
+            vec![("JANE ROE", Label::Person), ("김민준", Label::Person)]
+        );
+        // A file that disappears after validation is an error naming the list and file.
+        std::fs::remove_file(&file).unwrap();
+        let e = crate::detect::build_engine(d).unwrap_err().to_string();
+        assert!(
+            e.contains("employees") && e.contains("employees.txt"),
+            "{e}"
+        );
     }
 
     #[test]

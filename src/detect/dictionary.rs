@@ -327,7 +327,8 @@ pub(crate) fn boundaries_ok(text: &str, start: usize, end: usize) -> bool {
     };
     let before = text[..start].chars().next_back();
     let after = text[end..].chars().next();
-    if first.is_ascii_alphanumeric() && before.is_some_and(|c| c.is_ascii() && is_word_byte(c as u8))
+    if first.is_ascii_alphanumeric()
+        && before.is_some_and(|c| c.is_ascii() && is_word_byte(c as u8))
     {
         return false;
     }
@@ -652,7 +653,13 @@ mod tests {
                 true,
                 &["Project Falcon"],
             ),
-            list("exact", Label::Organization, ListKind::Deny, false, &["ACME"]),
+            list(
+                "exact",
+                Label::Organization,
+                ListKind::Deny,
+                false,
+                &["ACME"],
+            ),
         ]);
         assert_eq!(
             spans(&d, "PROJECT FALCON and project falcon; ACME not acme"),
@@ -694,7 +701,13 @@ mod tests {
         own.label = None;
         let (deny_d, allow) = build(&[
             own,
-            list("names", Label::Organization, ListKind::Deny, false, &["acme"]),
+            list(
+                "names",
+                Label::Organization,
+                ListKind::Deny,
+                false,
+                &["acme"],
+            ),
         ])
         .unwrap();
         let inner: Vec<Arc<dyn Detector>> = vec![Arc::new(rules), Arc::new(deny_d.unwrap())];
@@ -744,7 +757,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("t.txt");
         std::fs::write(&p, "\u{feff}# comment\n\n  Alpha  \r\nC# dev\n#x\n베타\n").unwrap();
-        assert_eq!(load_terms("t", &p).unwrap(), vec!["Alpha", "C# dev", "베타"]);
+        assert_eq!(
+            load_terms("t", &p).unwrap(),
+            vec!["Alpha", "C# dev", "베타"]
+        );
         std::fs::write(&p, b"ok\nok\n\xff\n").unwrap();
         let e = load_terms("secret-list", &p).unwrap_err().to_string();
         assert!(e.contains("line 3") && e.contains("secret-list"), "{e}");

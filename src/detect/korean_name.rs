@@ -299,6 +299,31 @@ impl KoreanNameDetector {
         false
     }
 
+    /// Word `i + 1` is `모` and a title follows it (`김 모 씨`, `김 모(35) 씨`).
+    fn next_is_mo_title(lx: &Lexicon, text: &str, runs: &[Run], i: usize) -> bool {
+        let Some(m) = runs.get(i + 1) else {
+            return false;
+        };
+        let t = runs.get(i + 2).copied().unwrap_or(Run {
+            start: text.len(),
+            end: text.len(),
+        });
+        let mw = &text[m.start..m.end];
+        if !is_title_gap(&text[runs[i].end..m.start]) {
+            return false;
+        }
+        if let Some(after) = mw.strip_prefix("모").filter(|a| !a.is_empty()) {
+            // 윤 모씨의
+            return matches!(lx.title_first(after, &lx.titles), Some("씨" | "군" | "양"));
+        }
+        mw == "모"
+            && is_title_gap(&text[m.end..t.start])
+            && matches!(
+                lx.title_first(&text[t.start..t.end], &lx.titles),
+                Some("씨" | "군" | "양")
+            )
+    }
+
     /// The best name at the start of word `i`.
     fn candidate(
         &self,
@@ -309,6 +334,14 @@ impl KoreanNameDetector {
         before: Before,
     ) -> Option<Cand> {
         let r = runs[i];
+        // 1차 검사, 3선 의원, A양: a letter or digit before is part of the word.
+        if text[..r.start]
+            .bytes()
+            .next_back()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        {
+            return None;
+        }
         let w = &text[r.start..r.end];
         let n = nsyl(w);
         let mut best: Option<Cand> = None;
@@ -339,12 +372,16 @@ impl KoreanNameDetector {
                 } else {
                     SCORE_SURNAME_TITLE
                 };
-                let attach_ok = !matches!(surname, "남" | "여" | "부" | "전" | "현");
+                // 전/현 (former/current), 당 (the party), 두 (two) before a title.
+                let spaced_ok = !matches!(surname, "전" | "현" | "당" | "두");
+                // 남기자, 여사장, 부사장: male/female/vice.
+                let attach_ok = spaced_ok && !matches!(surname, "남" | "여" | "부");
                 if rest.is_empty() {
-                    if !matches!(surname, "전" | "현")
-                        && Self::next_has_title(lx, text, runs, i, &lx.surname_titles)
-                    {
+                    if spaced_ok && Self::next_has_title(lx, text, runs, i, &lx.surname_titles) {
                         consider(1, s_score, false);
+                    } else if spaced_ok && Self::next_is_mo_title(lx, text, runs, i) {
+                        // 김 모 씨
+                        consider(1, SCORE_SURNAME_TITLE, false);
                     }
                 } else if let Some(t) = lx.title_first(rest, &lx.surname_titles) {
                     let head = &w[..3 + t.len()];
@@ -356,11 +393,16 @@ impl KoreanNameDetector {
                     let ok = if after_mo.is_empty() {
                         let gap_ok = runs.get(i + 1).is_some_and(|nx| {
                             is_title_gap(&text[r.end..nx.start])
-                                && lx.title_first(&text[nx.start..nx.end], &lx.titles).is_some()
+                                && lx
+                                    .title_first(&text[nx.start..nx.end], &lx.titles)
+                                    .is_some()
                         });
                         gap_ok || text[r.end..].starts_with('(')
                     } else {
-                        matches!(lx.title_first(after_mo, &lx.titles), Some("씨" | "군" | "양"))
+                        matches!(
+                            lx.title_first(after_mo, &lx.titles),
+                            Some("씨" | "군" | "양")
+                        )
                     };
                     if ok {
                         consider(1, SCORE_SURNAME_TITLE, false);
@@ -385,6 +427,10 @@ impl KoreanNameDetector {
                         continue;
                     }
                 }
+                // Universities before 교수: 부산대, 한양대.
+                if glen == 2 && syl(w, len - 1) == "대" {
+                    continue;
+                }
                 // A word + an ending: 강조한, 한국인, 이상한 (but 이상민).
                 if len == 3
                     && slen == 1
@@ -397,7 +443,11 @@ impl KoreanNameDetector {
                 let titled = if rest.is_empty() {
                     Self::next_has_title(lx, text, runs, i, &lx.titles)
                 } else {
-                    lx.title_first(rest, &lx.titles).is_some()
+                    // Attached 군/양 end place names (순창군, 태평양): only 씨/님 or longer.
+                    // After a two-syllable name, a long attached title is mostly the end of a
+                    // compound (공관위원장, 사무국장): only 씨/님 there.
+                    lx.title_first(rest, &lx.titles)
+                        .is_some_and(|t| t == "씨" || t == "님" || (nsyl(t) >= 2 && len >= 3))
                 };
                 if !titled && !lx.chain(rest) {
                     continue;
@@ -426,11 +476,14 @@ impl KoreanNameDetector {
         best
     }
 
-    fn before(lx: &Lexicon, text: &str, runs: &[Run], i: usize, last: Option<(usize, Before)>) -> Before {
+    fn before(
+        lx: &Lexicon,
+        text: &str,
+        runs: &[Run],
+        i: usize,
+        last: Option<(usize, Before)>,
+    ) -> Before {
         let r = runs[i];
-        if r.start > 0 && text[..r.start].ends_with(|c: char| is_syllable(c)) {
-            return Before::Nothing;
-        }
         let Some(prev) = i.checked_sub(1).map(|p| runs[p]) else {
             return Before::Nothing;
         };
@@ -444,11 +497,13 @@ impl KoreanNameDetector {
             return Before::Nothing;
         };
         let pw = &text[prev.start..prev.end];
+        // A label at the end of a longer word (신청인성명:) only with a colon: 영화가 is not 화가.
         let is_cue = lx.cues.contains(pw)
-            || lx
-                .cues
-                .iter()
-                .any(|c| nsyl(c) >= 2 && pw.len() > c.len() && pw.ends_with(c));
+            || colon
+                && lx
+                    .cues
+                    .iter()
+                    .any(|c| nsyl(c) >= 2 && pw.len() > c.len() && pw.ends_with(c));
         match (is_cue, colon) {
             (false, _) => Before::Nothing,
             (true, true) => Before::Field,
@@ -545,9 +600,7 @@ mod tests {
 
     fn found(text: &str, min: f32) -> Vec<(&str, f32)> {
         let mut out = Vec::new();
-        KoreanNameDetector::new(min)
-            .detect(text, &mut out)
-            .unwrap();
+        KoreanNameDetector::new(min).detect(text, &mut out).unwrap();
         out.iter()
             .map(|f| (&text[f.start..f.end], f.score))
             .collect()
@@ -559,7 +612,16 @@ mod tests {
 
     #[test]
     fn suffix_chains() {
-        for s in ["", "은", "에게서", "님께서는", "과장님이", "입니다", "씨가", "이랑은"] {
+        for s in [
+            "",
+            "은",
+            "에게서",
+            "님께서는",
+            "과장님이",
+            "입니다",
+            "씨가",
+            "이랑은",
+        ] {
             assert!(is_suffix_chain(s), "{s}");
         }
         for s in ["호", "전자", "번에", "abc", "치가"] {
@@ -595,6 +657,8 @@ mod tests {
             ("정 군은 지난해", vec!["정"]),
             ("최 판사는 말했다", vec!["최"]),
             ("김씨는 이것이", vec!["김"]),
+            ("범인 윤 모씨의 전 남편", vec!["윤"]),
+            ("보육교사 김 모 씨(26)와", vec!["김"]),
         ] {
             assert_eq!(names(text), want, "{text}");
         }
@@ -611,6 +675,12 @@ mod tests {
             "이사장이 발표했다",
             "손님이 왔다",
             "성씨는 김이다",
+            "다음은 부산대 교수 일동이",
+            "1차 검사를 진행했으며",
+            "연기자들과 함께",
+            "국회의원 당선자",
+            "태평양 상공에서",
+            "순창군 순창읍",
         ] {
             assert_eq!(names(text), Vec::<&str>::new(), "{text}");
         }
@@ -622,7 +692,10 @@ mod tests {
             ("성명: 홍길동\n연락처: 010-1234-5678", vec!["홍길동"]),
             ("[작성자] 김민준", vec!["김민준"]),
             ("이름 : 이서연", vec!["이서연"]),
-            ("참조: 김민준, 이서연, 박지훈", vec!["김민준", "이서연", "박지훈"]),
+            (
+                "참조: 김민준, 이서연, 박지훈",
+                vec!["김민준", "이서연", "박지훈"],
+            ),
             ("고객 홍길동이 문의했습니다", vec!["홍길동"]),
             ("담당자 최수진에게 연락 바랍니다", vec!["최수진"]),
             ("배우 전지현은 말했다", vec!["전지현"]),

@@ -297,7 +297,10 @@ pub fn build_engine(
         )));
     }
     if let Some(a) = allow {
-        detectors = vec![Arc::new(dictionary::AllowFilter::new(detectors, Arc::new(a)))];
+        detectors = vec![Arc::new(dictionary::AllowFilter::new(
+            detectors,
+            Arc::new(a),
+        ))];
     }
     Ok(Engine::new(detectors).with_thresholds(settings.min_score, settings.thresholds.clone()))
 }
