@@ -30,6 +30,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 use super::dictionary::parse_terms;
@@ -63,19 +64,72 @@ pub fn is_syllable(c: char) -> bool {
     ('\u{AC00}'..='\u{D7A3}').contains(&c)
 }
 
+/// FNV-1a: the word sets hold short keys, and SipHash dominated the detector's time.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type WordSet = HashSet<&'static str, BuildHasherDefault<Fnv>>;
+
+/// A set of Hangul syllables as a bitmap (11,172 bits).
+struct SylSet([u64; 175]);
+
+impl SylSet {
+    fn new(items: impl Iterator<Item = char>) -> Self {
+        let mut bits = [0u64; 175];
+        for c in items.filter(|&c| is_syllable(c)) {
+            let i = c as usize - 0xAC00;
+            bits[i / 64] |= 1 << (i % 64);
+        }
+        SylSet(bits)
+    }
+
+    fn contains(&self, c: char) -> bool {
+        is_syllable(c) && {
+            let i = c as usize - 0xAC00;
+            self.0[i / 64] & (1 << (i % 64)) != 0
+        }
+    }
+
+    /// `s` is one syllable of the set.
+    fn has(&self, s: &str) -> bool {
+        let mut it = s.chars();
+        matches!((it.next(), it.next()), (Some(c), None) if self.contains(c))
+    }
+}
+
 struct Lexicon {
-    surnames: HashSet<&'static str>,
-    given: HashSet<char>,
-    titles: HashSet<&'static str>,
-    surname_titles: HashSet<&'static str>,
-    particles: HashSet<&'static str>,
-    cues: HashSet<&'static str>,
-    not_names: HashSet<&'static str>,
+    surnames: WordSet,
+    /// First syllables of surnames: a quick test before the set lookups.
+    surname_first: SylSet,
+    given: SylSet,
+    titles: WordSet,
+    surname_titles: WordSet,
+    particles: WordSet,
+    cues: WordSet,
+    not_names: WordSet,
     /// Longest particle or title, in syllables.
     max_morph: usize,
 }
 
-fn set(text: &'static str) -> HashSet<&'static str> {
+fn set(text: &'static str) -> WordSet {
     parse_terms(text).collect()
 }
 
@@ -90,11 +144,14 @@ fn lexicon() -> &'static Lexicon {
             .map(|s| s.chars().count())
             .max()
             .unwrap_or(1);
+        let surnames = set(include_str!("../../rules/dict/ko_surnames.txt"));
         Lexicon {
-            surnames: set(include_str!("../../rules/dict/ko_surnames.txt")),
-            given: parse_terms(include_str!("../../rules/dict/ko_given_syllables.txt"))
-                .filter_map(|s| s.chars().next())
-                .collect(),
+            surname_first: SylSet::new(surnames.iter().filter_map(|s| s.chars().next())),
+            surnames,
+            given: SylSet::new(
+                parse_terms(include_str!("../../rules/dict/ko_given_syllables.txt"))
+                    .filter_map(|s| s.chars().next()),
+            ),
             surname_titles: set(include_str!("../../rules/dict/ko_surname_titles.txt")),
             cues: set(include_str!("../../rules/dict/ko_label_cues.txt")),
             not_names: set(include_str!("../../rules/dict/ko_not_names.txt")),
@@ -144,7 +201,7 @@ impl Lexicon {
     }
 
     /// `s` starts with a title of `titles` and the rest is a chain; returns the title.
-    fn title_first<'s>(&self, s: &'s str, titles: &HashSet<&'static str>) -> Option<&'s str> {
+    fn title_first<'s>(&self, s: &'s str, titles: &WordSet) -> Option<&'s str> {
         let n = nsyl(s);
         (1..=self.max_morph.min(n))
             .rev()
@@ -273,13 +330,7 @@ impl KoreanNameDetector {
         KoreanNameDetector { min_score }
     }
 
-    fn next_has_title(
-        lx: &Lexicon,
-        text: &str,
-        runs: &[Run],
-        i: usize,
-        titles: &HashSet<&'static str>,
-    ) -> bool {
+    fn next_has_title(lx: &Lexicon, text: &str, runs: &[Run], i: usize, titles: &WordSet) -> bool {
         let Some(next) = runs.get(i + 1) else {
             return false;
         };
@@ -343,6 +394,13 @@ impl KoreanNameDetector {
             return None;
         }
         let w = &text[r.start..r.end];
+        if !text[r.start..]
+            .chars()
+            .next()
+            .is_some_and(|c| lx.surname_first.contains(c))
+        {
+            return None;
+        }
         let n = nsyl(w);
         let mut best: Option<Cand> = None;
         let mut consider = |len: usize, score: f32, full: bool| {
@@ -414,7 +472,7 @@ impl KoreanNameDetector {
                 if len > n {
                     continue;
                 }
-                if !(slen..len).all(|k| syl(w, k).chars().all(|c| lx.given.contains(&c))) {
+                if !(slen..len).all(|k| lx.given.has(syl(w, k))) {
                     continue;
                 }
                 let name = &w[..3 * len];
@@ -526,6 +584,10 @@ impl Detector for KoreanNameDetector {
         let mut cands: Vec<(usize, Cand)> = Vec::new();
         let mut last: Option<(usize, Before)> = None;
         for i in 0..runs.len() {
+            let first = text[runs[i].start..].chars().next().unwrap_or('\0');
+            if !lx.surname_first.contains(first) {
+                continue;
+            }
             let before = Self::before(lx, text, &runs, i, last);
             if let Some(c) = self.candidate(lx, text, &runs, i, before) {
                 // Only field/cue/list evidence continues a comma list.
