@@ -151,6 +151,146 @@ pub struct DetectSettings {
     pub rule_files: Vec<PathBuf>,
     pub min_score: f32,
     pub thresholds: Vec<(Label, f32)>,
+    pub korean_names: KoreanNameSettings,
+    /// In configuration order (a term in several deny lists is reported for the first).
+    pub dictionaries: Vec<DictionarySettings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct KoreanNameSettings {
+    pub enabled: bool,
+    /// Candidates below this are not reported (0.0: all; the label thresholds still apply).
+    pub min_score: f32,
+}
+
+/// Whether a dictionary's matches are findings or exemptions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DictionaryKind {
+    Deny,
+    Allow,
+}
+
+/// Default score of deny-list findings.
+pub const DEFAULT_DICTIONARY_SCORE: f32 = 0.9;
+
+/// One validated `[[detect.dictionary]]`. The file is read when the engine is built.
+#[derive(Clone)]
+pub struct DictionarySettings {
+    /// Letters, digits, `_`, `-`, `.`; unique.
+    pub name: String,
+    /// Always set for deny lists; for allow lists, `None` means every label.
+    pub label: Option<Label>,
+    pub kind: DictionaryKind,
+    pub file: Option<PathBuf>,
+    pub terms: Vec<String>,
+    pub case_insensitive: bool,
+    pub score: f32,
+}
+
+impl std::fmt::Debug for DictionarySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DictionarySettings")
+            .field("name", &self.name)
+            .field("label", &self.label)
+            .field("kind", &self.kind)
+            .field("file", &self.file)
+            .field("terms", &format_args!("<{} terms>", self.terms.len()))
+            .field("case_insensitive", &self.case_insensitive)
+            .field("score", &self.score)
+            .finish()
+    }
+}
+
+fn parse_dictionary(
+    i: usize,
+    r: &raw::RawDictionary,
+    seen: &[DictionarySettings],
+) -> Result<DictionarySettings, ConfigError> {
+    let field = format!("detect.dictionary[{i}]");
+    if r.name.is_empty()
+        || !r
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    {
+        return Err(invalid(
+            format!("{field}.name"),
+            "must be non-empty letters, digits, '_', '-' or '.'",
+        ));
+    }
+    if seen.iter().any(|d| d.name == r.name) {
+        return Err(invalid(
+            format!("{field}.name"),
+            format!("`{}` is given twice", r.name),
+        ));
+    }
+    let kind = match r.kind.as_deref().unwrap_or("deny") {
+        "deny" => DictionaryKind::Deny,
+        "allow" => DictionaryKind::Allow,
+        other => {
+            return Err(invalid(
+                format!("{field}.kind"),
+                format!("unknown kind `{other}` (expected \"deny\" or \"allow\")"),
+            ))
+        }
+    };
+    let label = match &r.label {
+        Some(l) => Some(
+            l.parse::<Label>()
+                .map_err(|e| invalid(format!("{field}.label"), e.to_string()))?,
+        ),
+        None if kind == DictionaryKind::Deny => {
+            return Err(invalid(
+                format!("{field}.label"),
+                "is required for deny lists (e.g. PERSON, ORGANIZATION, CUSTOM)",
+            ))
+        }
+        None => None,
+    };
+    let score = match (kind, r.score) {
+        (DictionaryKind::Allow, Some(_)) => {
+            return Err(invalid(
+                format!("{field}.score"),
+                "has no meaning for allow lists",
+            ))
+        }
+        (_, Some(s)) if !(0.0..=1.0).contains(&s) => {
+            return Err(invalid(
+                format!("{field}.score"),
+                "must be between 0.0 and 1.0",
+            ))
+        }
+        (_, s) => s.unwrap_or(DEFAULT_DICTIONARY_SCORE),
+    };
+    let file = match &r.file {
+        Some(f) if !Path::new(f).is_file() => {
+            return Err(invalid(
+                format!("{field}.file"),
+                format!("file `{f}` does not exist"),
+            ))
+        }
+        other => other.as_ref().map(PathBuf::from),
+    };
+    let mut terms = Vec::new();
+    for (j, t) in r.terms.iter().flatten().enumerate() {
+        let t = t.trim();
+        if t.is_empty() {
+            return Err(invalid(format!("{field}.terms[{j}]"), "is empty"));
+        }
+        terms.push(t.to_owned());
+    }
+    if file.is_none() && r.terms.is_none() {
+        return Err(invalid(field, "needs `file` or `terms`"));
+    }
+    Ok(DictionarySettings {
+        name: r.name.clone(),
+        label,
+        kind,
+        file,
+        terms,
+        case_insensitive: r.case_insensitive,
+        score,
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -372,6 +512,18 @@ impl Config {
                 "is false and no rule_files are given: nothing would be detected",
             ));
         }
+        let k = &d.korean_names;
+        if !(0.0..=1.0).contains(&k.min_score) {
+            return Err(invalid(
+                "detect.korean_names.min_score",
+                "must be between 0.0 and 1.0",
+            ));
+        }
+        let mut dictionaries = Vec::with_capacity(d.dictionary.len());
+        for (i, r) in d.dictionary.iter().enumerate() {
+            let parsed = parse_dictionary(i, r, &dictionaries)?;
+            dictionaries.push(parsed);
+        }
         let v = &raw.vault;
         let vault = VaultSettings {
             ttl: Duration::from_secs(v.ttl_secs.max(1)),
@@ -403,6 +555,11 @@ impl Config {
                 rule_files,
                 min_score: d.min_score,
                 thresholds,
+                korean_names: KoreanNameSettings {
+                    enabled: k.enabled,
+                    min_score: k.min_score,
+                },
+                dictionaries,
             },
             vault,
             conversation_header,
@@ -508,6 +665,56 @@ mod tests {
                 "upstream.connect_timeout_ms",
             ),
             ("[vault]\nttl_secs = 0", "vault.ttl_secs"),
+            (
+                "[detect.korean_names]\nmin_score = -1",
+                "detect.korean_names.min_score",
+            ),
+            ("[detect.korean_names]\nenable = true", "enable"),
+            (
+                "[[detect.dictionary]]\nname = \"a\"\nlabel = \"NAME\"\nterms = [\"x\"]",
+                "detect.dictionary[0].label",
+            ),
+            (
+                "[[detect.dictionary]]\nname = \"a\"\nterms = [\"x\"]",
+                "detect.dictionary[0].label",
+            ),
+            (
+                "[[detect.dictionary]]\nname = \"a\"\nlabel = \"CUSTOM\"\nkind = \"block\"\nterms = [\"x\"]",
+                "detect.dictionary[0].kind",
+            ),
+            (
+                "[[detect.dictionary]]\nname = \"a\"\nlabel = \"CUSTOM\"\nfile = \"/nonexistent/garim-terms.txt\"",
+                "detect.dictionary[0].file",
+            ),
+            (
+                "[[detect.dictionary]]\nname = \"a\"\nlabel = \"CUSTOM\"",
+                "detect.dictionary[0]",
+            ),
+            (
+                "[[detect.dictionary]]\nname = \"a\"\nlabel = \"CUSTOM\"\nterms = [\"x\", \" \"]",
+                "detect.dictionary[0].terms[1]",
+            ),
+            (
+                "[[detect.dictionary]]\nname = \"a\"\nlabel = \"CUSTOM\"\nterms = [\"x\"]\nscore = 1.5",
+                "detect.dictionary[0].score",
+            ),
+            (
+                "[[detect.dictionary]]\nname = \"a\"\nkind = \"allow\"\nterms = [\"x\"]\nscore = 0.5",
+                "detect.dictionary[0].score",
+            ),
+            (
+                "[[detect.dictionary]]\nname = \"a b\"\nlabel = \"CUSTOM\"\nterms = [\"x\"]",
+                "detect.dictionary[0].name",
+            ),
+            (
+                "[[detect.dictionary]]\nname = \"a\"\nlabel = \"CUSTOM\"\nterms = [\"x\"]\n\
+                 [[detect.dictionary]]\nname = \"a\"\nlabel = \"CUSTOM\"\nterms = [\"y\"]",
+                "detect.dictionary[1].name",
+            ),
+            (
+                "[[detect.dictionary]]\nname = \"a\"\nlabel = \"CUSTOM\"\nterms = [\"x\"]\ncase = true",
+                "case",
+            ),
         ];
         for (text, field) in cases {
             let e = Config::from_toml_str(text, "t.toml")
@@ -515,6 +722,61 @@ mod tests {
                 .to_string();
             assert!(e.contains(field), "{text:?}: {e}");
         }
+    }
+
+    #[test]
+    fn dictionaries_parse_and_hide_terms() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("employees.txt");
+        std::fs::write(&file, "# staff\n김민준\nJane Roe\n").unwrap();
+        let text = format!(
+            "[detect.korean_names]\nenabled = false\n\
+             [[detect.dictionary]]\nname = \"employees\"\nlabel = \"PERSON\"\nfile = {:?}\n\
+             case_insensitive = true\n\
+             [[detect.dictionary]]\nname = \"own\"\nkind = \"allow\"\n\
+             terms = [\"support@acme.co.kr\"]\n",
+            file.display().to_string()
+        );
+        let c = Config::from_toml_str(&text, "t.toml").unwrap();
+        let d = &c.detect;
+        assert!(!d.korean_names.enabled);
+        assert_eq!(d.dictionaries.len(), 2);
+        let e = &d.dictionaries[0];
+        assert_eq!(
+            (e.label, e.kind, e.case_insensitive, e.score),
+            (
+                Some(Label::Person),
+                DictionaryKind::Deny,
+                true,
+                DEFAULT_DICTIONARY_SCORE
+            )
+        );
+        assert_eq!(e.file.as_deref(), Some(file.as_path()));
+        let a = &d.dictionaries[1];
+        assert_eq!((a.label, a.kind), (None, DictionaryKind::Allow));
+        assert_eq!(a.terms, vec!["support@acme.co.kr"]);
+        // Debug shows counts, never terms.
+        assert!(!format!("{c:?}").contains("support@acme"), "{c:?}");
+        // The engine built from it finds the employee (file) and exempts the address.
+        let engine = crate::detect::build_engine(d).unwrap();
+        let t = "JANE ROE wrote from support@acme.co.kr to 김민준님.";
+        let got: Vec<_> = engine
+            .detect(t)
+            .unwrap()
+            .iter()
+            .map(|f| (&t[f.start..f.end], f.label))
+            .collect();
+        assert_eq!(
+            got,
+            vec![("JANE ROE", Label::Person), ("김민준", Label::Person)]
+        );
+        // A file that disappears after validation is an error naming the list and file.
+        std::fs::remove_file(&file).unwrap();
+        let e = crate::detect::build_engine(d).unwrap_err().to_string();
+        assert!(
+            e.contains("employees") && e.contains("employees.txt"),
+            "{e}"
+        );
     }
 
     #[test]

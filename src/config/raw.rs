@@ -93,6 +93,10 @@ pub struct RawDetect {
     /// Findings scoring below this are dropped, unless `thresholds` says otherwise per label.
     pub min_score: f32,
     pub thresholds: BTreeMap<String, f32>,
+    /// `[detect.korean_names]`: the Korean name detector (no model).
+    pub korean_names: RawKoreanNames,
+    /// `[[detect.dictionary]]`: deny and allow term lists.
+    pub dictionary: Vec<RawDictionary>,
 }
 
 impl Default for RawDetect {
@@ -102,7 +106,66 @@ impl Default for RawDetect {
             builtin_rules: true,
             min_score: 0.5,
             thresholds: BTreeMap::new(),
+            korean_names: RawKoreanNames::default(),
+            dictionary: Vec::new(),
         }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawKoreanNames {
+    pub enabled: bool,
+    /// Candidates scoring below this are not reported at all (the label thresholds apply
+    /// after it).
+    pub min_score: f32,
+}
+
+impl Default for RawKoreanNames {
+    fn default() -> Self {
+        RawKoreanNames {
+            enabled: true,
+            min_score: 0.0,
+        }
+    }
+}
+
+/// One `[[detect.dictionary]]` table. Debug shows how many inline terms there are, not them.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDictionary {
+    pub name: String,
+    /// Required for deny lists; on allow lists it limits suppression to that label.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// "deny" (default) or "allow".
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub file: Option<String>,
+    #[serde(default)]
+    pub terms: Option<Vec<String>>,
+    #[serde(default)]
+    pub case_insensitive: bool,
+    /// Deny lists only; default 0.9.
+    #[serde(default)]
+    pub score: Option<f32>,
+}
+
+impl std::fmt::Debug for RawDictionary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawDictionary")
+            .field("name", &self.name)
+            .field("label", &self.label)
+            .field("kind", &self.kind)
+            .field("file", &self.file)
+            .field(
+                "terms",
+                &format_args!("<{} terms>", self.terms.as_ref().map_or(0, Vec::len)),
+            )
+            .field("case_insensitive", &self.case_insensitive)
+            .field("score", &self.score)
+            .finish()
     }
 }
 

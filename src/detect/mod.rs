@@ -14,7 +14,9 @@
 //! kilobyte and run inline; model-based detectors (NER) must run on their own worker pool,
 //! never on the async runtime's threads.
 
+pub mod dictionary;
 pub mod eval;
+pub mod korean_name;
 pub mod normalize;
 pub mod regex;
 pub mod reload;
@@ -386,11 +388,50 @@ pub fn byte_to_char_offsets(text: &str, byte_offsets: &[usize]) -> Vec<usize> {
 }
 
 /// Builds the detection engine the configuration asks for: the regex rule packs (built-in
-/// and/or files) with the configured score thresholds.
-pub fn build_engine(settings: &crate::config::DetectSettings) -> Result<Engine, regex::RuleError> {
+/// and/or files), the deny dictionaries, the Korean name detector, with the configured score
+/// thresholds. When allow lists are configured, every detector runs inside a
+/// [`dictionary::AllowFilter`], so allow-listed spans are exempt whatever found them.
+pub fn build_engine(
+    settings: &crate::config::DetectSettings,
+) -> Result<Engine, dictionary::BuildError> {
+    use crate::config::DictionaryKind;
     let rules = regex::RegexDetector::from_files(&settings.rule_files, settings.builtin_rules)?;
-    Ok(Engine::new(vec![Arc::new(rules)])
-        .with_thresholds(settings.min_score, settings.thresholds.clone()))
+    let mut detectors: Vec<Arc<dyn Detector>> = vec![Arc::new(rules)];
+    let mut lists = Vec::with_capacity(settings.dictionaries.len());
+    for d in &settings.dictionaries {
+        let mut terms = d.terms.clone();
+        if let Some(f) = &d.file {
+            terms.extend(dictionary::load_terms(&d.name, f)?);
+        }
+        lists.push(dictionary::TermList {
+            name: d.name.clone(),
+            label: d.label,
+            kind: match d.kind {
+                DictionaryKind::Deny => dictionary::ListKind::Deny,
+                DictionaryKind::Allow => dictionary::ListKind::Allow,
+            },
+            case_insensitive: d.case_insensitive,
+            score: d.score,
+            terms,
+        });
+    }
+    let (deny, allow) = dictionary::build(&lists)?;
+    drop(lists);
+    if let Some(d) = deny {
+        detectors.push(Arc::new(d));
+    }
+    if settings.korean_names.enabled {
+        detectors.push(Arc::new(korean_name::KoreanNameDetector::new(
+            settings.korean_names.min_score,
+        )));
+    }
+    if let Some(a) = allow {
+        detectors = vec![Arc::new(dictionary::AllowFilter::new(
+            detectors,
+            Arc::new(a),
+        ))];
+    }
+    Ok(Engine::new(detectors).with_thresholds(settings.min_score, settings.thresholds.clone()))
 }
 
 #[cfg(test)]
