@@ -98,8 +98,8 @@ fn dictionary_terms(text: &str, n: usize) -> Vec<String> {
         }
     }
     let surnames = [
-        "김", "이", "박", "최", "정", "강", "조", "윤", "장", "임", "한", "오", "서", "신", "권", "황",
-        "안", "송", "류", "홍",
+        "김", "이", "박", "최", "정", "강", "조", "윤", "장", "임", "한", "오", "서", "신", "권",
+        "황", "안", "송", "류", "홍",
     ];
     let syllables: Vec<char> = "민서지현준우도윤하은수영진호성예채아연승재유경태희정혜"
         .chars()
@@ -120,7 +120,10 @@ fn dictionary_terms(text: &str, n: usize) -> Vec<String> {
     ];
     let mut k = 0u32;
     while terms.len() < n {
-        terms.push(format!("Project-{}-{k:05}", words[k as usize % words.len()]));
+        terms.push(format!(
+            "Project-{}-{k:05}",
+            words[k as usize % words.len()]
+        ));
         k += 1;
     }
     terms

@@ -212,7 +212,10 @@ fn heldout_corpus_targets() {
             let _ = writeln!(out, "MISSING TARGET  {label}: {}", why.join(", "));
         }
     }
-    let _ = writeln!(out, "{missing} of 8 pattern labels miss the issue's targets");
+    let _ = writeln!(
+        out,
+        "{missing} of 8 pattern labels miss the issue's targets"
+    );
     report_out(&out);
     let failures = check_floors(&r, &HELDOUT_FLOORS, "HELD-OUT");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -221,7 +224,10 @@ fn heldout_corpus_targets() {
 /// Gold spans must be well-formed, or the scores above mean nothing.
 #[test]
 fn corpora_are_well_formed() {
-    let labels: Vec<&str> = garim::detect::Label::ALL.iter().map(|l| l.as_str()).collect();
+    let labels: Vec<&str> = garim::detect::Label::ALL
+        .iter()
+        .map(|l| l.as_str())
+        .collect();
     for dir in ["tests/data/corpus", "tests/data/heldout"] {
         for path in corpus_files(dir) {
             let text = std::fs::read_to_string(&path).unwrap();
@@ -312,7 +318,11 @@ fn cli_eval_json_counts() {
         assert_eq!(names, want, "labels reported");
         let row = |x: &serde_json::Value, r: Row, what: &str| {
             let keys: Vec<&str> = x.as_object().unwrap().keys().map(String::as_str).collect();
-            assert_eq!(keys, ["tp", "fp", "fn", "precision", "recall", "f1"], "{what}");
+            assert_eq!(
+                keys,
+                ["tp", "fp", "fn", "precision", "recall", "f1"],
+                "{what}"
+            );
             assert_eq!(
                 (x["tp"].as_u64(), x["fp"].as_u64(), x["fn"].as_u64()),
                 (Some(r.0), Some(r.1), Some(r.2)),
