@@ -9,7 +9,7 @@ their own (messenger chats, CRM exports, JSON payloads, CSV rows, SMS, config fi
 transcripts, ...), in Korean and English.
 
 Rules are NOT tuned on this corpus: it measures them. Regenerating with the same seed and
-the same Faker version gives the same files.
+the same Faker version (written with Faker 40.54.0) gives the same files.
 
 Faker data is filtered to be realistic: US numbers are valid NANP (area code and exchange
 start with 2-9) and lose Faker's `x123` extensions; Korean numbers have no exchange starting
