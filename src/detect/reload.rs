@@ -71,7 +71,9 @@ impl Stamps {
 /// The files whose changes trigger a reload: every file the engine is built from.
 /// (File-backed detector settings added to [`DetectSettings`] belong here too.)
 pub fn watched_paths(settings: &DetectSettings) -> Vec<PathBuf> {
-    settings.rule_files.clone()
+    let mut paths = settings.rule_files.clone();
+    paths.extend(settings.dictionaries.iter().filter_map(|d| d.file.clone()));
+    paths
 }
 
 /// The engine in force, swappable while requests use it.
@@ -273,6 +275,11 @@ mod tests {
             rule_files: files,
             min_score: 0.0,
             thresholds: Vec::new(),
+            korean_names: crate::config::KoreanNameSettings {
+                enabled: false,
+                min_score: 0.0,
+            },
+            dictionaries: Vec::new(),
         }
     }
 
