@@ -90,6 +90,8 @@ pub enum GatewayError {
     BodyTooLarge(usize),
     #[error("could not read the request body: {0}")]
     BodyRead(String),
+    #[error("the request body did not arrive within the body read timeout")]
+    BodyTimeout,
     #[error(transparent)]
     Api(#[from] api::ApiError),
     #[error("detection failed, request not forwarded: {0}")]
@@ -112,6 +114,7 @@ impl GatewayError {
             GatewayError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             GatewayError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::BodyRead(_) => StatusCode::BAD_REQUEST,
+            GatewayError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             GatewayError::Api(e) => e.status(),
             GatewayError::Detect(DetectError::Timeout { .. }) => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::Detect(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -131,7 +134,8 @@ impl GatewayError {
             | GatewayError::UnknownApi { .. }
             | GatewayError::UnsupportedMediaType
             | GatewayError::BodyTooLarge(_)
-            | GatewayError::BodyRead(_) => Fault::Client,
+            | GatewayError::BodyRead(_)
+            | GatewayError::BodyTimeout => Fault::Client,
             GatewayError::Api(e) => Fault::from_str(e.fault()),
             GatewayError::Vault(VaultError::ConversationFull(_)) => Fault::Client,
             GatewayError::Detect(_) | GatewayError::Vault(_) | GatewayError::Internal(_) => {
@@ -150,6 +154,7 @@ impl GatewayError {
             GatewayError::UnsupportedMediaType => "garim_unsupported_media_type",
             GatewayError::BodyTooLarge(_) => "garim_body_too_large",
             GatewayError::BodyRead(_) => "garim_body_read",
+            GatewayError::BodyTimeout => "garim_body_timeout",
             GatewayError::Api(_) => "garim_invalid_request",
             GatewayError::Detect(_) => "garim_detection_failed",
             GatewayError::Vault(VaultError::ConversationFull(_)) => "garim_conversation_full",
@@ -406,13 +411,17 @@ impl Gateway {
                 return Err(GatewayError::BodyTooLarge(limit));
             }
         }
-        let bytes = Limited::new(body, limit).collect().await.map_err(|e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                GatewayError::BodyTooLarge(limit)
-            } else {
-                GatewayError::BodyRead(e.to_string())
-            }
-        })?;
+        let read = Limited::new(body, limit).collect();
+        let bytes = tokio::time::timeout(self.config.server.body_read_timeout, read)
+            .await
+            .map_err(|_| GatewayError::BodyTimeout)?
+            .map_err(|e| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    GatewayError::BodyTooLarge(limit)
+                } else {
+                    GatewayError::BodyRead(e.to_string())
+                }
+            })?;
         Ok((parts, bytes.to_bytes()))
     }
 

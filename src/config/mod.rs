@@ -131,6 +131,7 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
     pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
     pub shutdown_grace: Duration,
     pub tls: Option<TlsSettings>,
 }
@@ -421,6 +422,7 @@ impl Config {
             })?,
             max_body_bytes: size("server.max_body_bytes", s.max_body_bytes)?,
             header_read_timeout: ms("server.header_read_timeout_ms", s.header_read_timeout_ms)?,
+            body_read_timeout: ms("server.body_read_timeout_ms", s.body_read_timeout_ms)?,
             shutdown_grace: ms("server.shutdown_grace_ms", s.shutdown_grace_ms)?,
             tls: match &s.tls {
                 None => None,

@@ -27,6 +27,7 @@ pub struct RawServer {
     pub listen: String,
     pub max_body_bytes: u64,
     pub header_read_timeout_ms: u64,
+    pub body_read_timeout_ms: u64,
     pub shutdown_grace_ms: u64,
     pub tls: Option<RawTls>,
 }
@@ -37,6 +38,7 @@ impl Default for RawServer {
             listen: "127.0.0.1:8080".into(),
             max_body_bytes: 10 * 1024 * 1024,
             header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 30_000,
             shutdown_grace_ms: 30_000,
             tls: None,
         }
