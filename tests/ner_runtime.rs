@@ -30,7 +30,9 @@ const TEXT: &str = "Please forward this to Sarah Connor at Acme Corporation in L
     Emily Chen and Robert Brown at Contoso Ltd in Seattle, Washington.";
 
 fn key(fs: &[Finding]) -> Vec<(usize, usize, &'static str)> {
-    fs.iter().map(|f| (f.start, f.end, f.label.as_str())).collect()
+    fs.iter()
+        .map(|f| (f.start, f.end, f.label.as_str()))
+        .collect()
 }
 
 #[test]
@@ -54,7 +56,10 @@ fn graph_shapes_and_outputs() {
     assert_eq!(logits.shape(), [3, 7, m.manifest().labels.len()]);
     assert!(logits.iter().all(|v| v.is_finite()));
     // The same token gives the same logits in every row (deterministic runtime).
-    assert_eq!(logits.slice(ndarray::s![0, .., ..]), logits.slice(ndarray::s![2, .., ..]));
+    assert_eq!(
+        logits.slice(ndarray::s![0, .., ..]),
+        logits.slice(ndarray::s![2, .., ..])
+    );
 }
 
 #[test]
@@ -72,8 +77,14 @@ fn finds_spans_on_the_real_runtime() {
         let b = TEXT.as_bytes();
         let span = &TEXT[f.start..f.end];
         assert_eq!(span.trim(), span);
-        assert!(f.start == 0 || !(b[f.start - 1].is_ascii_alphanumeric() && b[f.start].is_ascii_alphanumeric()));
-        assert!(f.end == b.len() || !(b[f.end - 1].is_ascii_alphanumeric() && b[f.end].is_ascii_alphanumeric()));
+        assert!(
+            f.start == 0
+                || !(b[f.start - 1].is_ascii_alphanumeric() && b[f.start].is_ascii_alphanumeric())
+        );
+        assert!(
+            f.end == b.len()
+                || !(b[f.end - 1].is_ascii_alphanumeric() && b[f.end].is_ascii_alphanumeric())
+        );
     }
     let mut empty = Vec::new();
     m.detect("", &mut empty).unwrap();
@@ -94,7 +105,12 @@ fn windows_do_not_change_findings() {
     assert!(!fa.is_empty());
     assert_eq!(key(&fa), key(&fb));
     for (x, y) in fa.iter().zip(&fb) {
-        assert!((x.score - y.score).abs() < 1e-4, "{} vs {}", x.score, y.score);
+        assert!(
+            (x.score - y.score).abs() < 1e-4,
+            "{} vs {}",
+            x.score,
+            y.score
+        );
     }
     // Batching several texts (padded to the longest) changes nothing either.
     let texts = [TEXT, "Sarah Connor", TEXT.split_at(100).1.trim_start()];
@@ -112,7 +128,10 @@ fn offsets_are_char_boundaries_in_korean_and_emoji_text() {
     assert!(!spans.is_empty());
     let mut prev_end = 0;
     for &(s, e) in &spans {
-        assert!(text.is_char_boundary(s) && text.is_char_boundary(e), "{s}..{e}");
+        assert!(
+            text.is_char_boundary(s) && text.is_char_boundary(e),
+            "{s}..{e}"
+        );
         assert!(s < e && e <= text.len() && s >= prev_end.min(s));
         assert!(!text[s..e].trim().is_empty());
         prev_end = e;
@@ -169,7 +188,12 @@ fn pool_serves_many_threads_with_batching() {
     };
     let pool = Arc::new(NerPool::new(m, &cfg).unwrap());
     let texts: Vec<String> = (0..16)
-        .map(|i| format!("{} Ticket {i}: call Olivia Park in Busan.", &TEXT[..(i * 13) % 200]))
+        .map(|i| {
+            format!(
+                "{} Ticket {i}: call Olivia Park in Busan.",
+                &TEXT[..(i * 13) % 200]
+            )
+        })
         .collect();
     let expect: Vec<_> = texts
         .iter()

@@ -151,10 +151,7 @@ pub enum Tag {
 
 /// Resolves BIO label strings through the manifest's mapping. `X` without a prefix is `I-X`
 /// (IO tagging); prefixes `S-`/`U-` count as `B-`, `E-`/`L-` as `I-`.
-pub fn resolve_tags(
-    labels: &[String],
-    map: &BTreeMap<String, String>,
-) -> Result<Vec<Tag>, String> {
+pub fn resolve_tags(labels: &[String], map: &BTreeMap<String, String>) -> Result<Vec<Tag>, String> {
     let mut out = Vec::with_capacity(labels.len());
     for l in labels {
         if l == "O" {

@@ -207,7 +207,8 @@ fn worker(
             Err(e) => {
                 // One text's failure fails the batch; answer each with the same error kind.
                 let reason = match e {
-                    DetectError::Internal { reason, .. } | DetectError::Unavailable { reason, .. } => reason,
+                    DetectError::Internal { reason, .. }
+                    | DetectError::Unavailable { reason, .. } => reason,
                     DetectError::Timeout { .. } => "timed out".to_owned(),
                 };
                 for j in batch.drain(..) {
