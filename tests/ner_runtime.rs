@@ -216,3 +216,40 @@ fn pool_serves_many_threads_with_batching() {
         h.join().unwrap();
     }
 }
+
+#[test]
+fn pool_batches_requests_queued_behind_a_long_one() {
+    let cfg = PoolConfig {
+        workers: 1,
+        max_batch: 8,
+        budget: Duration::from_secs(120),
+        ..PoolConfig::default()
+    };
+    let pool = Arc::new(NerPool::new(model(), &cfg).unwrap());
+    // A long text keeps the only worker busy while short ones queue up behind it.
+    let long: String = TEXT.repeat(300);
+    let busy = {
+        let pool = pool.clone();
+        std::thread::spawn(move || pool.detect_within(&long, Duration::from_secs(120)))
+    };
+    while pool.stats().batches == 0 {
+        std::thread::yield_now();
+    }
+    let small: Vec<_> = (0..8)
+        .map(|i| {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                let t = format!("Ticket {i} from Olivia Park in Busan");
+                pool.detect_within(&t, Duration::from_secs(120)).unwrap()
+            })
+        })
+        .collect();
+    for h in small {
+        h.join().unwrap();
+    }
+    assert!(!busy.join().unwrap().unwrap().is_empty());
+    let st = pool.stats();
+    assert_eq!(st.texts, 9);
+    assert!(st.batches < 9, "no micro-batching: {st:?}");
+    assert_eq!(st.expired, 0);
+}

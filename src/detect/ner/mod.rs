@@ -15,5 +15,5 @@ pub mod pool;
 pub mod runtime;
 
 pub use model::{Manifest, ModelError, NerModel, TokenClassifier};
-pub use pool::{NerPool, PoolConfig};
+pub use pool::{NerPool, PoolConfig, PoolStats};
 pub use runtime::RuntimeError;

@@ -794,8 +794,9 @@ mod tests {
         for (i, &w) in owner.iter().enumerate() {
             assert!(s[w] <= i && i < s[w] + 10);
         }
-        // Token 8 is 1 from window 0's far edge... (0..10: margin 1) and 1 into window 7..17:
-        // tie -> earlier; token 9: margin 0 in window 0, 2 in window 1.
+        // Token 8: margin 1 in window 0 (0..10) and 1 in window 1 (7..17): tie -> earlier.
+        // Token 9: margin 0 in window 0, 2 in window 1.
+        assert_eq!(owner[8], 0);
         assert_eq!(owner[9], 1);
         assert_eq!(owner[0], 0);
         assert_eq!(owner[24], 3);

@@ -14,6 +14,7 @@
 //! whose inference has started runs to completion even after its caller has given up. A full
 //! queue is refused at once ([`DetectError::Unavailable`]).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -66,6 +67,25 @@ pub struct NerPool {
     tx: Option<SyncSender<Job>>,
     workers: Vec<JoinHandle<()>>,
     budget: Duration,
+    stats: Arc<Counters>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    texts: AtomicU64,
+    batches: AtomicU64,
+    expired: AtomicU64,
+}
+
+/// What the workers have done since the pool started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Texts run through the model.
+    pub texts: u64,
+    /// Model passes (each over up to `max_batch` texts).
+    pub batches: u64,
+    /// Requests dropped unrun because their deadline had passed.
+    pub expired: u64,
 }
 
 impl std::fmt::Debug for NerPool {
@@ -90,14 +110,15 @@ impl NerPool {
         let (tx, rx) = mpsc::sync_channel::<Job>(cfg.queue.max(1));
         let rx = Arc::new(Mutex::new(rx));
         let max_batch = cfg.max_batch.max(1);
+        let stats = Arc::new(Counters::default());
         let handles = sessions
             .into_iter()
             .enumerate()
             .map(|(i, session)| {
-                let (model, rx) = (model.clone(), rx.clone());
+                let (model, rx, stats) = (model.clone(), rx.clone(), stats.clone());
                 std::thread::Builder::new()
                     .name(format!("ner-{}-{i}", model.name()))
-                    .spawn(move || worker(model, session, rx, max_batch))
+                    .spawn(move || worker(model, session, rx, max_batch, stats))
                     .expect("spawning an NER worker thread")
             })
             .collect();
@@ -106,7 +127,17 @@ impl NerPool {
             tx: Some(tx),
             workers: handles,
             budget: cfg.budget,
+            stats,
         })
+    }
+
+    /// Counters of the work done so far.
+    pub fn stats(&self) -> PoolStats {
+        PoolStats {
+            texts: self.stats.texts.load(Ordering::Relaxed),
+            batches: self.stats.batches.load(Ordering::Relaxed),
+            expired: self.stats.expired.load(Ordering::Relaxed),
+        }
     }
 
     pub fn model(&self) -> &Arc<TokenClassifier> {
@@ -168,6 +199,7 @@ fn worker(
     mut session: Session,
     rx: Arc<Mutex<Receiver<Job>>>,
     max_batch: usize,
+    stats: Arc<Counters>,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     loop {
@@ -188,6 +220,7 @@ fn worker(
         batch.retain(|j| {
             let live = j.deadline > now;
             if !live {
+                stats.expired.fetch_add(1, Ordering::Relaxed);
                 let _ = j.reply.try_send(Err(DetectError::Timeout {
                     detector: model.detector_name().to_owned(),
                 }));
@@ -198,6 +231,8 @@ fn worker(
             continue;
         }
         let texts: Vec<&str> = batch.iter().map(|j| j.text.as_str()).collect();
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats.texts.fetch_add(texts.len() as u64, Ordering::Relaxed);
         match model.predict(&mut session, &texts) {
             Ok(results) => {
                 for (j, r) in batch.drain(..).zip(results) {
