@@ -17,6 +17,7 @@
 pub mod dictionary;
 pub mod eval;
 pub mod korean_name;
+pub mod ner;
 pub mod normalize;
 pub mod regex;
 pub mod reload;

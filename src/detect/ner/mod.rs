@@ -1,0 +1,19 @@
+//! NER detectors: token-classification models on ONNX Runtime.
+//!
+//! - [`runtime`]: finds `libonnxruntime` (config, `GARIM_ORT_DYLIB`, `ORT_DYLIB_PATH`,
+//!   `./.ort/lib`) and builds the one process-wide environment;
+//! - [`model`]: a generic HF-style token classifier described by `models/NAME/model.toml`
+//!   (windowing, batching, BIO decoding, byte offsets);
+//! - [`pool`]: a bounded pool of worker threads owning the sessions, with micro-batching and
+//!   per-request time budgets (fail closed on timeout).
+//!
+//! Limits: inference is CPU-heavy and blocking. Callers on an async runtime must call these
+//! detectors from `spawn_blocking` (or another dedicated thread), always.
+
+pub mod model;
+pub mod pool;
+pub mod runtime;
+
+pub use model::{Manifest, ModelError, NerModel, TokenClassifier};
+pub use pool::{NerPool, PoolConfig, PoolStats};
+pub use runtime::RuntimeError;

@@ -1,0 +1,804 @@
+//! A generic token-classification NER model on ONNX Runtime.
+//!
+//! What: any HF-style token classifier (BERT, DistilBERT, ELECTRA, DeBERTa, ...) exported to
+//! ONNX, with its `tokenizer.json` and a manifest `models/NAME/model.toml`:
+//!
+//! ```toml
+//! name = "ko-ner"                      # detector name becomes "ner:ko-ner" (default: dir name)
+//! onnx = "model.onnx"                  # default
+//! tokenizer = "tokenizer.json"         # default
+//! labels = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]  # model output order
+//! languages = ["ko"]
+//! max_len = 256                        # tokens per window, special tokens included
+//! stride = 64                          # overlap between windows, in tokens
+//! batch_size = 8                       # windows per ONNX run
+//! default_threshold = 0.5              # min span score for labels not in [thresholds]
+//! [label_map]                          # model entity type -> SPEC label; unmapped types are O
+//! PER = "PERSON"
+//! [thresholds]                         # per SPEC label
+//! PERSON = 0.6
+//! ```
+//!
+//! How: the text is tokenised without special tokens or truncation (code-point offsets,
+//! converted to byte offsets); the tokens are cut into windows of `max_len - 2` tokens that
+//! overlap by `stride`, each wrapped in the CLS/SEP tokens; windows from one or many texts are
+//! run in batches (`input_ids`, `attention_mask`, and `token_type_ids` when the graph has that
+//! input); each token takes its softmax from the window where it sits farthest from an edge.
+//! BIO decoding works on words: a word's tag is its first sub-token's argmax; continuation
+//! pieces extend the word; `I-X` after anything but a span of X starts a new span (stray I-
+//! tags are read as B-). A span's score is the mean, over its tokens, of the probability
+//! mass on its type (`p(B-X) + p(I-X)`).
+//!
+//! Limits: a token's prediction depends on its window's context; a window boundary can still
+//! split an entity's context. The session is passed in by the caller ([`super::pool`] owns the
+//! sessions); [`NerModel`] is a simple single-session detector guarded by a mutex.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use ndarray::Array2;
+use ort::session::Session;
+use ort::value::Tensor;
+use serde::Deserialize;
+use tokenizers::Tokenizer;
+
+use super::runtime::{self, RuntimeError};
+use crate::detect::{DetectError, Detector, Finding, Label, Priority};
+
+/// The manifest, `models/NAME/model.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default = "default_onnx")]
+    pub onnx: String,
+    #[serde(default = "default_tokenizer")]
+    pub tokenizer: String,
+    /// The model's output labels, in logit order, BIO style (`O`, `B-PER`, `I-PER`, ...).
+    pub labels: Vec<String>,
+    /// Model entity type (`PER`) -> SPEC label (`PERSON`). Types not listed are ignored.
+    #[serde(default)]
+    pub label_map: BTreeMap<String, String>,
+    /// Minimum span score per SPEC label.
+    #[serde(default)]
+    pub thresholds: BTreeMap<String, f32>,
+    #[serde(default = "default_threshold")]
+    pub default_threshold: f32,
+    /// Languages the model is for (`en`, `ko`): used for routing.
+    #[serde(default)]
+    pub languages: Vec<String>,
+    #[serde(default = "default_max_len")]
+    pub max_len: usize,
+    #[serde(default = "default_stride")]
+    pub stride: usize,
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    #[serde(default = "default_cls")]
+    pub cls_token: String,
+    #[serde(default = "default_sep")]
+    pub sep_token: String,
+    #[serde(default = "default_pad")]
+    pub pad_token: String,
+    /// Name of the logits output; default: the graph's first output.
+    #[serde(default)]
+    pub output: Option<String>,
+}
+
+fn default_onnx() -> String {
+    "model.onnx".into()
+}
+fn default_tokenizer() -> String {
+    "tokenizer.json".into()
+}
+fn default_threshold() -> f32 {
+    0.5
+}
+fn default_max_len() -> usize {
+    256
+}
+fn default_stride() -> usize {
+    64
+}
+fn default_batch() -> usize {
+    8
+}
+fn default_cls() -> String {
+    "[CLS]".into()
+}
+fn default_sep() -> String {
+    "[SEP]".into()
+}
+fn default_pad() -> String {
+    "[PAD]".into()
+}
+
+/// Why a model could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("NER model manifest `{path}`: {reason}")]
+    Manifest { path: PathBuf, reason: String },
+    #[error("NER tokenizer `{path}`: {reason}")]
+    Tokenizer { path: PathBuf, reason: String },
+    #[error("NER model `{path}`: {reason}")]
+    Onnx { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+}
+
+impl ModelError {
+    pub fn status(&self) -> http::StatusCode {
+        http::StatusCode::SERVICE_UNAVAILABLE
+    }
+
+    pub fn fault(&self) -> &'static str {
+        "internal"
+    }
+}
+
+/// One output label, resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tag {
+    /// Outside, or an entity type with no SPEC label.
+    O,
+    /// Begin of an entity of this label.
+    B(Label),
+    /// Inside an entity of this label.
+    I(Label),
+}
+
+/// Resolves BIO label strings through the manifest's mapping. `X` without a prefix is `I-X`
+/// (IO tagging); prefixes `S-`/`U-` count as `B-`, `E-`/`L-` as `I-`.
+pub fn resolve_tags(labels: &[String], map: &BTreeMap<String, String>) -> Result<Vec<Tag>, String> {
+    let mut out = Vec::with_capacity(labels.len());
+    for l in labels {
+        if l == "O" {
+            out.push(Tag::O);
+            continue;
+        }
+        let (begin, ty) = match l.split_once('-') {
+            Some(("B" | "S" | "U", t)) => (true, t),
+            Some(("I" | "E" | "L", t)) => (false, t),
+            _ => (false, l.as_str()),
+        };
+        match map.get(ty) {
+            None => out.push(Tag::O),
+            Some(spec) => {
+                let label: Label = spec.parse().map_err(|e| format!("label_map.{ty}: {e}"))?;
+                out.push(if begin { Tag::B(label) } else { Tag::I(label) });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A span found by BIO decoding, in token indices (`end` exclusive), with its score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenSpan {
+    pub start: usize,
+    pub end: usize,
+    pub label: Label,
+    pub score: f32,
+}
+
+/// BIO decoding over per-token probabilities `probs[token][label]`.
+///
+/// `continuation[i]` is true when token `i` continues the word of token `i - 1` (a sub-word
+/// piece): it takes the word's decision and extends whatever span the word is in.
+pub fn decode_bio(probs: &[Vec<f32>], continuation: &[bool], tags: &[Tag]) -> Vec<TokenSpan> {
+    let mut spans = Vec::new();
+    let mut cur: Option<(usize, Label)> = None;
+    let close = |cur: &mut Option<(usize, Label)>, end: usize, spans: &mut Vec<TokenSpan>| {
+        if let Some((start, label)) = cur.take() {
+            let mass: f32 = (start..end)
+                .map(|t| type_mass(&probs[t], tags, label))
+                .sum();
+            spans.push(TokenSpan {
+                start,
+                end,
+                label,
+                score: mass / (end - start) as f32,
+            });
+        }
+    };
+    for (i, p) in probs.iter().enumerate() {
+        if continuation.get(i).copied().unwrap_or(false) && i > 0 {
+            continue; // the word's first piece decided
+        }
+        let tag = argmax(p).map_or(Tag::O, |k| tags.get(k).copied().unwrap_or(Tag::O));
+        match tag {
+            Tag::O => close(&mut cur, i, &mut spans),
+            Tag::B(l) => {
+                close(&mut cur, i, &mut spans);
+                cur = Some((i, l));
+            }
+            Tag::I(l) => match cur {
+                Some((_, c)) if c == l => {}
+                _ => {
+                    close(&mut cur, i, &mut spans);
+                    cur = Some((i, l));
+                }
+            },
+        }
+    }
+    close(&mut cur, probs.len(), &mut spans);
+    spans
+}
+
+fn argmax(p: &[f32]) -> Option<usize> {
+    p.iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
+        .map(|(i, _)| i)
+}
+
+fn type_mass(p: &[f32], tags: &[Tag], label: Label) -> f32 {
+    p.iter()
+        .zip(tags)
+        .filter(|(_, t)| matches!(t, Tag::B(l) | Tag::I(l) if *l == label))
+        .map(|(v, _)| *v)
+        .sum()
+}
+
+/// Softmax of one row of logits, in place.
+pub fn softmax(row: &mut [f32]) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for v in row.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    if sum > 0.0 {
+        for v in row.iter_mut() {
+            *v /= sum;
+        }
+    }
+}
+
+/// Start indices of windows of `width` tokens over `n` tokens overlapping by `overlap`; the
+/// last window ends at `n`. At least one window (possibly shorter than `width`).
+pub fn window_starts(n: usize, width: usize, overlap: usize) -> Vec<usize> {
+    let width = width.max(1);
+    if n <= width {
+        return vec![0];
+    }
+    let step = width.saturating_sub(overlap).max(1);
+    let mut starts = Vec::new();
+    let mut s = 0;
+    while s + width < n {
+        starts.push(s);
+        s += step;
+    }
+    starts.push(n - width);
+    starts
+}
+
+/// For each of `n` tokens, the index of the window (from [`window_starts`]) where it sits
+/// farthest from an edge (ties: the earlier window).
+pub fn window_owner(n: usize, width: usize, starts: &[usize]) -> Vec<usize> {
+    let mut owner = vec![0; n];
+    for (i, o) in owner.iter_mut().enumerate() {
+        let mut best: Option<(usize, usize)> = None;
+        for (w, &s) in starts.iter().enumerate() {
+            let e = (s + width).min(n);
+            if i < s || i >= e {
+                continue;
+            }
+            let margin = (i - s).min(e - 1 - i);
+            if best.is_none_or(|(_, m)| margin > m) {
+                best = Some((w, margin));
+            }
+        }
+        *o = best.map_or(0, |(w, _)| w);
+    }
+    owner
+}
+
+/// A text, tokenised.
+struct Encoded {
+    ids: Vec<i64>,
+    /// Byte offsets into the text.
+    offsets: Vec<(usize, usize)>,
+    continuation: Vec<bool>,
+}
+
+/// A loaded token-classification model (tokenizer, labels, settings). Holds no session:
+/// sessions come from [`TokenClassifier::new_session`] and are passed to
+/// [`TokenClassifier::predict`].
+pub struct TokenClassifier {
+    name: String,
+    detector_name: String,
+    dir: PathBuf,
+    manifest: Manifest,
+    tokenizer: Tokenizer,
+    tags: Vec<Tag>,
+    thresholds: Vec<(Label, f32)>,
+    cls: i64,
+    sep: i64,
+    pad: i64,
+    env: ort::environment::Environment,
+}
+
+impl std::fmt::Debug for TokenClassifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenClassifier")
+            .field("name", &self.name)
+            .field("dir", &self.dir)
+            .field("labels", &self.manifest.labels)
+            .finish()
+    }
+}
+
+impl TokenClassifier {
+    /// Loads `dir/model.toml` and the tokenizer, and initialises the runtime (library from
+    /// `ort_dylib`, else the environment / default path: see [`runtime::locate`]).
+    pub fn load(dir: &Path, ort_dylib: Option<&Path>) -> Result<Self, ModelError> {
+        let mpath = dir.join("model.toml");
+        let merr = |reason: String| ModelError::Manifest {
+            path: mpath.clone(),
+            reason,
+        };
+        let text = std::fs::read_to_string(&mpath).map_err(|e| merr(e.to_string()))?;
+        let manifest: Manifest = toml::from_str(&text).map_err(|e| merr(e.to_string()))?;
+        if manifest.labels.is_empty() {
+            return Err(merr("`labels` is empty".into()));
+        }
+        if manifest.max_len < 3 || manifest.stride + 2 >= manifest.max_len {
+            return Err(merr(format!(
+                "need max_len >= 3 and stride < max_len - 2 (max_len {}, stride {})",
+                manifest.max_len, manifest.stride
+            )));
+        }
+        let tags = resolve_tags(&manifest.labels, &manifest.label_map).map_err(merr)?;
+        let mut thresholds = Vec::new();
+        for (k, v) in &manifest.thresholds {
+            let l: Label = k
+                .parse()
+                .map_err(|e| merr(format!("thresholds.{k}: {e}")))?;
+            thresholds.push((l, *v));
+        }
+        let tpath = dir.join(&manifest.tokenizer);
+        let mut tokenizer = Tokenizer::from_file(&tpath).map_err(|e| ModelError::Tokenizer {
+            path: tpath.clone(),
+            reason: e.to_string(),
+        })?;
+        tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(None)
+            .map_err(|e| ModelError::Tokenizer {
+                path: tpath.clone(),
+                reason: e.to_string(),
+            })?;
+        let id = |t: &str| -> Result<i64, ModelError> {
+            tokenizer
+                .token_to_id(t)
+                .map(i64::from)
+                .ok_or_else(|| ModelError::Tokenizer {
+                    path: tpath.clone(),
+                    reason: format!("special token `{t}` is not in the vocabulary"),
+                })
+        };
+        let (cls, sep) = (id(&manifest.cls_token)?, id(&manifest.sep_token)?);
+        let pad = id(&manifest.pad_token).unwrap_or(0);
+        let name = manifest.name.clone().unwrap_or_else(|| {
+            dir.file_name()
+                .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned())
+        });
+        let env = runtime::environment(ort_dylib)?;
+        Ok(TokenClassifier {
+            detector_name: format!("ner:{name}"),
+            name,
+            dir: dir.to_path_buf(),
+            manifest,
+            tokenizer,
+            tags,
+            thresholds,
+            cls,
+            sep,
+            pad,
+            env,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `ner:<name>`.
+    pub fn detector_name(&self) -> &str {
+        &self.detector_name
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    pub fn languages(&self) -> &[String] {
+        &self.manifest.languages
+    }
+
+    /// Overrides the window size and overlap (tokens, special tokens included in `max_len`).
+    pub fn set_window(&mut self, max_len: usize, stride: usize) {
+        self.manifest.max_len = max_len.max(3);
+        self.manifest.stride = stride.min(self.manifest.max_len - 3);
+    }
+
+    /// The minimum score of spans of `label`.
+    pub fn threshold(&self, label: Label) -> f32 {
+        self.thresholds
+            .iter()
+            .find(|(l, _)| *l == label)
+            .map_or(self.manifest.default_threshold, |(_, t)| *t)
+    }
+
+    /// A new ONNX Runtime session on this model's graph, using `intra_threads` threads.
+    pub fn new_session(&self, intra_threads: usize) -> Result<Session, ModelError> {
+        let path = self.dir.join(&self.manifest.onnx);
+        let err = |reason: String| ModelError::Onnx {
+            path: path.clone(),
+            reason,
+        };
+        let session = Session::builder(&self.env)
+            .map_err(|e| err(e.to_string()))?
+            .with_intra_threads(intra_threads.max(1))
+            .map_err(|e| err(e.to_string()))?
+            .with_inter_threads(1)
+            .map_err(|e| err(e.to_string()))?
+            .commit_from_file(&path)
+            .map_err(|e| err(e.to_string()))?;
+        for need in ["input_ids", "attention_mask"] {
+            if !session.inputs().iter().any(|i| i.name() == need) {
+                return Err(err(format!("the graph has no `{need}` input")));
+            }
+        }
+        Ok(session)
+    }
+
+    fn internal(&self, reason: impl Into<String>) -> DetectError {
+        DetectError::Internal {
+            detector: self.detector_name.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    fn encode(&self, text: &str) -> Result<Encoded, DetectError> {
+        let enc = self
+            .tokenizer
+            .encode_char_offsets(text, false)
+            .map_err(|_| self.internal("tokenisation failed"))?;
+        // Code point -> byte offset table (one entry past the end).
+        let mut byte_at: Vec<usize> = text.char_indices().map(|(b, _)| b).collect();
+        byte_at.push(text.len());
+        let last = byte_at.len() - 1;
+        let offsets = enc
+            .get_offsets()
+            .iter()
+            .map(|&(s, e)| (byte_at[s.min(last)], byte_at[e.min(last)]))
+            .collect();
+        let words = enc.get_word_ids();
+        let continuation = (0..enc.len())
+            .map(|i| i > 0 && words[i].is_some() && words[i] == words[i - 1])
+            .collect();
+        Ok(Encoded {
+            ids: enc.get_ids().iter().map(|&i| i64::from(i)).collect(),
+            offsets,
+            continuation,
+        })
+    }
+
+    /// The byte span of each token of `text` (no special tokens), as the model sees them.
+    pub fn token_spans(&self, text: &str) -> Result<Vec<(usize, usize)>, DetectError> {
+        Ok(self.encode(text)?.offsets)
+    }
+
+    /// Findings for each of `texts`, in order, running the windows of all texts in batches.
+    pub fn predict(
+        &self,
+        session: &mut Session,
+        texts: &[&str],
+    ) -> Result<Vec<Vec<Finding>>, DetectError> {
+        let width = self.manifest.max_len - 2;
+        let mut encoded = Vec::with_capacity(texts.len());
+        // (text index, token start, token end) of every window.
+        let mut windows: Vec<(usize, usize, usize)> = Vec::new();
+        let mut starts_of = Vec::with_capacity(texts.len());
+        for (t, text) in texts.iter().enumerate() {
+            let e = self.encode(text)?;
+            let n = e.ids.len();
+            let starts = if n == 0 {
+                Vec::new()
+            } else {
+                window_starts(n, width, self.manifest.stride)
+            };
+            for &s in &starts {
+                windows.push((t, s, (s + width).min(n)));
+            }
+            starts_of.push(starts);
+            encoded.push(e);
+        }
+        // Softmaxed rows per window, in window order.
+        let mut window_probs: Vec<Vec<Vec<f32>>> = Vec::with_capacity(windows.len());
+        for chunk in windows.chunks(self.manifest.batch_size.max(1)) {
+            window_probs.extend(self.run(session, &encoded, chunk)?);
+        }
+        let mut out = Vec::with_capacity(texts.len());
+        let mut first_window = 0;
+        for (t, e) in encoded.iter().enumerate() {
+            let starts = &starts_of[t];
+            let n = e.ids.len();
+            let owner = window_owner(n, width, starts);
+            let probs: Vec<Vec<f32>> = (0..n)
+                .map(|i| {
+                    let w = owner[i];
+                    window_probs[first_window + w][i - starts[w]].clone()
+                })
+                .collect();
+            first_window += starts.len();
+            let mut found = Vec::new();
+            for s in decode_bio(&probs, &e.continuation, &self.tags) {
+                if s.score < self.threshold(s.label) {
+                    continue;
+                }
+                let (start, end) = (e.offsets[s.start].0, e.offsets[s.end - 1].1);
+                if start >= end {
+                    continue;
+                }
+                found.push(Finding {
+                    start,
+                    end,
+                    label: s.label,
+                    subtype: None,
+                    detector: Cow::Owned(self.detector_name.clone()),
+                    score: s.score,
+                });
+            }
+            out.push(found);
+        }
+        Ok(out)
+    }
+
+    /// One ONNX run over `windows`; returns the per-token probabilities of each window's
+    /// content tokens (CLS/SEP removed).
+    fn run(
+        &self,
+        session: &mut Session,
+        encoded: &[Encoded],
+        windows: &[(usize, usize, usize)],
+    ) -> Result<Vec<Vec<Vec<f32>>>, DetectError> {
+        let b = windows.len();
+        let len = windows.iter().map(|(_, s, e)| e - s).max().unwrap_or(0) + 2;
+        let mut ids = Array2::<i64>::from_elem((b, len), self.pad);
+        let mut mask = Array2::<i64>::zeros((b, len));
+        for (r, &(t, s, e)) in windows.iter().enumerate() {
+            ids[[r, 0]] = self.cls;
+            for (c, &id) in encoded[t].ids[s..e].iter().enumerate() {
+                ids[[r, c + 1]] = id;
+            }
+            ids[[r, e - s + 1]] = self.sep;
+            for c in 0..e - s + 2 {
+                mask[[r, c]] = 1;
+            }
+        }
+        let has_types = session
+            .inputs()
+            .iter()
+            .any(|i| i.name() == "token_type_ids");
+        let tensor = |a: Array2<i64>| {
+            Tensor::from_array(a).map_err(|e| self.internal(format!("input tensor: {e}")))
+        };
+        let mut inputs: Vec<(Cow<'static, str>, ort::session::SessionInputValue<'_>)> = vec![
+            ("input_ids".into(), tensor(ids)?.into()),
+            ("attention_mask".into(), tensor(mask)?.into()),
+        ];
+        if has_types {
+            inputs.push((
+                "token_type_ids".into(),
+                tensor(Array2::<i64>::zeros((b, len)))?.into(),
+            ));
+        }
+        let output_name = match &self.manifest.output {
+            Some(o) => o.clone(),
+            None => session
+                .outputs()
+                .first()
+                .map(|o| o.name().to_owned())
+                .ok_or_else(|| self.internal("the graph has no output"))?,
+        };
+        let outputs = session
+            .run(inputs)
+            .map_err(|e| self.internal(format!("inference failed: {e}")))?;
+        let logits = outputs
+            .get(&output_name)
+            .ok_or_else(|| self.internal(format!("no output `{output_name}`")))?
+            .try_extract_array::<f32>()
+            .map_err(|e| self.internal(format!("logits: {e}")))?;
+        let k = self.tags.len();
+        if logits.ndim() != 3 || logits.shape() != [b, len, k] {
+            return Err(self.internal(format!(
+                "logits have shape {:?}, expected [{b}, {len}, {k}]",
+                logits.shape()
+            )));
+        }
+        let mut out = Vec::with_capacity(b);
+        for (r, &(_, s, e)) in windows.iter().enumerate() {
+            let mut rows = Vec::with_capacity(e - s);
+            for c in 1..=e - s {
+                let mut row: Vec<f32> = (0..k).map(|j| logits[[r, c, j]]).collect();
+                softmax(&mut row);
+                rows.push(row);
+            }
+            out.push(rows);
+        }
+        Ok(out)
+    }
+}
+
+/// A [`TokenClassifier`] with one session behind a mutex: the simplest [`Detector`]. Calls
+/// from many threads are serialised; use [`super::pool::NerPool`] for batching and budgets.
+pub struct NerModel {
+    model: Arc<TokenClassifier>,
+    session: Mutex<Session>,
+}
+
+impl NerModel {
+    pub fn new(model: Arc<TokenClassifier>, intra_threads: usize) -> Result<Self, ModelError> {
+        let session = Mutex::new(model.new_session(intra_threads)?);
+        Ok(NerModel { model, session })
+    }
+
+    pub fn model(&self) -> &Arc<TokenClassifier> {
+        &self.model
+    }
+
+    /// Findings of many texts in one batched pass.
+    pub fn detect_many(&self, texts: &[&str]) -> Result<Vec<Vec<Finding>>, DetectError> {
+        let mut s = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        self.model.predict(&mut s, texts)
+    }
+}
+
+impl Detector for NerModel {
+    fn name(&self) -> &str {
+        self.model.detector_name()
+    }
+
+    fn detect(&self, text: &str, out: &mut Vec<Finding>) -> Result<(), DetectError> {
+        let mut found = self.detect_many(&[text])?;
+        out.append(&mut found[0]);
+        Ok(())
+    }
+
+    fn priority(&self, _: &Finding) -> Priority {
+        Priority::Ner
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags() -> Vec<Tag> {
+        let labels: Vec<String> = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let map = [("PER", "PERSON"), ("LOC", "LOCATION")]
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        resolve_tags(&labels, &map).unwrap()
+    }
+
+    /// A probability row putting `p` on label index `k` and the rest evenly elsewhere.
+    fn row(k: usize, p: f32) -> Vec<f32> {
+        let mut r = vec![(1.0 - p) / 6.0; 7];
+        r[k] = p;
+        r
+    }
+
+    fn spans(rows: &[(usize, f32)], cont: &[bool]) -> Vec<(usize, usize, Label)> {
+        let probs: Vec<Vec<f32>> = rows.iter().map(|&(k, p)| row(k, p)).collect();
+        decode_bio(&probs, cont, &tags())
+            .into_iter()
+            .map(|s| (s.start, s.end, s.label))
+            .collect()
+    }
+
+    #[test]
+    fn resolves_labels_through_the_map() {
+        let t = tags();
+        assert_eq!(t[0], Tag::O);
+        assert_eq!(t[1], Tag::B(Label::Person));
+        assert_eq!(t[4], Tag::I(Label::Location));
+        assert_eq!(t[5], Tag::O, "unmapped MISC is outside");
+        let bad: BTreeMap<String, String> = [("PER".to_string(), "NAME".to_string())].into();
+        assert!(resolve_tags(&["B-PER".to_string()], &bad).is_err());
+    }
+
+    #[test]
+    fn bio_basic_and_adjacent_entities() {
+        // B-PER I-PER O B-LOC B-LOC I-LOC
+        let s = spans(
+            &[(1, 0.9), (2, 0.8), (0, 0.9), (3, 0.9), (3, 0.7), (4, 0.6)],
+            &[false; 6],
+        );
+        assert_eq!(
+            s,
+            vec![
+                (0, 2, Label::Person),
+                (3, 4, Label::Location),
+                (4, 6, Label::Location)
+            ]
+        );
+    }
+
+    #[test]
+    fn stray_i_tags_start_spans() {
+        // O I-PER I-PER I-LOC O I-LOC
+        let s = spans(
+            &[(0, 0.9), (2, 0.9), (2, 0.9), (4, 0.9), (0, 0.9), (4, 0.9)],
+            &[false; 6],
+        );
+        assert_eq!(
+            s,
+            vec![
+                (1, 3, Label::Person),
+                (3, 4, Label::Location),
+                (5, 6, Label::Location)
+            ]
+        );
+    }
+
+    #[test]
+    fn subwords_follow_their_first_piece() {
+        // "Sar ##ah Con ##nor lives": pieces 1 and 3 say O / B-LOC but continue their word.
+        let s = spans(
+            &[(1, 0.9), (0, 0.9), (2, 0.9), (3, 0.9), (0, 0.9)],
+            &[false, true, false, true, false],
+        );
+        assert_eq!(s, vec![(0, 4, Label::Person)]);
+        // A word starting O whose piece says B-PER stays outside.
+        let s = spans(&[(0, 0.9), (1, 0.9)], &[false, true]);
+        assert!(s.is_empty());
+        // Unmapped types break spans like O.
+        let s = spans(&[(1, 0.9), (6, 0.9), (2, 0.9)], &[false; 3]);
+        assert_eq!(s, vec![(0, 1, Label::Person), (2, 3, Label::Person)]);
+    }
+
+    #[test]
+    fn score_is_mean_type_mass() {
+        let probs = vec![row(1, 0.9), row(2, 0.5)];
+        let s = decode_bio(&probs, &[false, false], &tags());
+        // Token 0: 0.9 + 0.1/6 (I-PER); token 1: 0.5 + 0.5/6 (B-PER).
+        let want = ((0.9 + 0.1 / 6.0) + (0.5 + 0.5 / 6.0)) / 2.0;
+        assert!((s[0].score - want).abs() < 1e-6, "{}", s[0].score);
+    }
+
+    #[test]
+    fn softmax_normalises() {
+        let mut r = vec![1.0, 2.0, 3.0, 1000.0];
+        softmax(&mut r);
+        assert!((r.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert!(r[3] > 0.99 && r.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn windows_cover_every_token_with_overlap() {
+        assert_eq!(window_starts(5, 10, 3), vec![0]);
+        assert_eq!(window_starts(10, 10, 3), vec![0]);
+        let s = window_starts(25, 10, 3);
+        assert_eq!(s, vec![0, 7, 14, 15]);
+        let owner = window_owner(25, 10, &s);
+        for (i, &w) in owner.iter().enumerate() {
+            assert!(s[w] <= i && i < s[w] + 10);
+        }
+        // Token 8: margin 1 in window 0 (0..10) and 1 in window 1 (7..17): tie -> earlier.
+        // Token 9: margin 0 in window 0, 2 in window 1.
+        assert_eq!(owner[8], 0);
+        assert_eq!(owner[9], 1);
+        assert_eq!(owner[0], 0);
+        assert_eq!(owner[24], 3);
+    }
+}
