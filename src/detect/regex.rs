@@ -1122,7 +1122,7 @@ Contact us via the website; call center hours 9-18. The sk-learn library, xoxo h
     fn findings_carry_rule_details() {
         let d = builtin();
         assert_eq!(d.name(), "regex");
-        let f = &scan(d, "사업자등록번호 220-81-62782")[0];
+        let f = &scan(d, "사업자 정보: 220-81-62782")[0];
         assert_eq!(f.label, Label::BusinessId);
         assert_eq!(f.subtype.as_deref(), Some("KR_BRN"));
         assert_eq!(f.detector, "regex:kr_brn");

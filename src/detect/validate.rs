@@ -289,7 +289,8 @@ pub fn credit_card(candidate: &str) -> Outcome {
 }
 
 /// [`credit_card`] without the issuer check (14-19 digits and Luhn), for candidates a card word
-/// precedes.
+/// precedes. Defers to [`credit_card`]: a number in a known issuer range is
+/// [`Outcome::Invalid`] here, so the card rule (and its finding name) keeps it.
 pub fn card_luhn(candidate: &str) -> Outcome {
     let mut sep = None;
     for b in candidate.bytes() {
@@ -305,7 +306,7 @@ pub fn card_luhn(candidate: &str) -> Outcome {
         }
     }
     let ok = |s: &str| match digits::<19>(s) {
-        Some((d, n)) => (14..=19).contains(&n) && luhn(&d[..n]),
+        Some((d, n)) => (14..=19).contains(&n) && !card_issuer_ok(&d[..n]) && luhn(&d[..n]),
         None => false,
     };
     card_with_retry(candidate, sep, ok)
@@ -439,10 +440,13 @@ pub fn kr_crn(candidate: &str, defer: bool) -> Outcome {
     }
 }
 
-/// Korean business registration number `NNN-NN-NNNNN` (hyphens optional): weights
+/// Korean business registration number `NNN-NN-NNNNN` (hyphens or spaces optional): weights
 /// 1,3,7,1,3,7,1,3,5 plus ⌊5·d₉/10⌋, check digit `(10 - sum mod 10) mod 10`.
 pub fn kr_brn(candidate: &str) -> Outcome {
-    if !candidate.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+    if !candidate
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b == b'-' || b == b' ')
+    {
         return Outcome::Invalid;
     }
     let Some((d, 10)) = digits::<10>(candidate) else {
@@ -1192,6 +1196,7 @@ mod tests {
         assert_eq!(card_luhn("9410-6123-4567-8905"), Outcome::Valid(19));
         assert_eq!(card_luhn("9410-6123-4567-8906"), Outcome::Invalid);
         assert_eq!(card_luhn("4111"), Outcome::Invalid);
+        assert_eq!(card_luhn("4111-1111-1111-1111"), Outcome::Invalid);
         for ok in ["30569309025904", "6759649826438453", "213130000000008", "4111.1111.1111.1111"] {
             assert!(matches!(credit_card(ok), Outcome::Valid(_)), "{ok}");
         }
