@@ -258,8 +258,10 @@ pub fn card_issuer_ok(d: &[u8]) -> bool {
     let diners = ((300..=305).contains(&p3) || p3 == 309 || p2 == 36 || p2 == 38 || p2 == 39)
         && (14..=19).contains(&len);
     let jcb15 = (p4 == 2131 || p4 == 1800) && len == 15;
-    let maestro = matches!(p4, 5018 | 5020 | 5038 | 5893 | 6304 | 6759 | 6761 | 6762 | 6763)
-        && (12..=19).contains(&len);
+    let maestro = matches!(
+        p4,
+        5018 | 5020 | 5038 | 5893 | 6304 | 6759 | 6761 | 6762 | 6763
+    ) && (12..=19).contains(&len);
     let mir = (2200..=2204).contains(&p4) && (16..=19).contains(&len);
     visa || master || amex || discover || jcb || unionpay || diners || jcb15 || maestro || mir
 }
@@ -1182,12 +1184,22 @@ mod tests {
 
     #[test]
     fn ipv4_non_personal_addresses() {
-        for no in ["127.0.0.1", "127.1.2.3", "0.0.0.0", "0.1.2.3", "255.255.255.255"] {
+        for no in [
+            "127.0.0.1",
+            "127.1.2.3",
+            "0.0.0.0",
+            "0.1.2.3",
+            "255.255.255.255",
+        ] {
             assert!(ipv4(no) && !ipv4_personal(no), "{no}");
             assert_eq!(Validator::Ipv4.check(no), Outcome::Invalid, "{no}");
         }
         for yes in ["10.0.0.1", "192.168.0.1", "8.8.8.8", "255.255.255.0"] {
-            assert_eq!(Validator::Ipv4.check(yes), Outcome::Valid(yes.len()), "{yes}");
+            assert_eq!(
+                Validator::Ipv4.check(yes),
+                Outcome::Valid(yes.len()),
+                "{yes}"
+            );
         }
     }
 
@@ -1197,7 +1209,12 @@ mod tests {
         assert_eq!(card_luhn("9410-6123-4567-8906"), Outcome::Invalid);
         assert_eq!(card_luhn("4111"), Outcome::Invalid);
         assert_eq!(card_luhn("4111-1111-1111-1111"), Outcome::Invalid);
-        for ok in ["30569309025904", "6759649826438453", "213130000000008", "4111.1111.1111.1111"] {
+        for ok in [
+            "30569309025904",
+            "6759649826438453",
+            "213130000000008",
+            "4111.1111.1111.1111",
+        ] {
             assert!(matches!(credit_card(ok), Outcome::Valid(_)), "{ok}");
         }
         assert_eq!(credit_card("4111.1111-1111.1111"), Outcome::Invalid);
