@@ -941,6 +941,21 @@ const KNOWN_KEY_PREFIXES: &[&str] = &[
     "AKIA",
     "ASIA",
     "AIza",
+    "sk_test_",
+    "rk_test_",
+    "pk_live_",
+    "pk_test_",
+    "whsec_",
+    "xapp-",
+    "xoxe",
+    "npm_",
+    "hf_",
+    "pypi-",
+    "dop_v1_",
+    "shpat_",
+    "glsa_",
+    "lin_api_",
+    "gsk_",
 ];
 
 /// [`password_value`] for a value written without quotes: it must also hold a digit or a
