@@ -58,6 +58,11 @@
 //! A code-level boundary check backs the patterns' own: a finding that starts (ends) with an
 //! ASCII letter or digit must not be preceded (followed) by an ASCII letter, digit or `_`.
 //!
+//! Findings are named `regex:<id>`; one scored with `invalid_score` (the shape fits, the check
+//! digit does not: resident numbers issued since October 2020) is named
+//! `regex:<id>:checksum_failed`. [`Detector::priority`] ranks findings of a rule with a
+//! validator that passed as [`Priority::Validated`], all others as [`Priority::Pattern`].
+//!
 //! Limits: findings of this detector never overlap each other, and a match nested inside a
 //! rejected one is not looked for. Versions written as four dotted numbers without a `v`
 //! (`version 1.2.3.4`) are indistinguishable from IPv4 and are reported as `IP_ADDRESS`
