@@ -53,7 +53,7 @@ const fn floor(label: &'static str, f1: f64, recall: f64) -> Floor {
 /// (phones, business numbers after keywords, card words, provider keys, passwords in prose;
 /// loopback/unspecified IPs no longer reported, which costs the dev corpus its `0.0.0.0`):
 /// EMAIL .946/.929, PHONE 1/1, CREDIT_CARD 1/1, IBAN 1/1, IP_ADDRESS .933/.955,
-/// NATIONAL_ID .968/1, BUSINESS_ID 1/1, SECRET .981/.963; floors are ~0.02-0.03 lower
+/// NATIONAL_ID 1/1 (no 2088 birth years), BUSINESS_ID 1/1, SECRET .981/.963; floors ~0.02-0.03 lower
 /// (IP_ADDRESS unchanged).
 const DEV_FLOORS: [Floor; 8] = [
     floor("EMAIL", 0.92, 0.90),
@@ -61,7 +61,7 @@ const DEV_FLOORS: [Floor; 8] = [
     floor("CREDIT_CARD", 0.97, 1.0),
     floor("IBAN", 0.97, 0.97),
     floor("IP_ADDRESS", 0.93, 0.95),
-    floor("NATIONAL_ID", 0.94, 1.0),
+    floor("NATIONAL_ID", 0.97, 1.0),
     floor("BUSINESS_ID", 0.97, 0.97),
     floor("SECRET", 0.95, 0.93),
 ];

@@ -363,7 +363,9 @@ fn thirteen_digits(candidate: &str) -> Option<[u8; 13]> {
 }
 
 /// Whether the first seven digits are a date of birth and a sex/century digit 1-8 (the shape
-/// of a resident or foreigner registration number; 9 and 0, the 1800s, no longer occur).
+/// of a resident or foreigner registration number; 9 and 0, the 1800s, no longer occur). A
+/// birth year after the current one (`880123-4...`, an EAN-13 barcode with Korea's 880 prefix,
+/// reads as 2088) is no date of birth.
 fn birth_date_ok(d: &[u8; 13]) -> bool {
     let century = match d[6] {
         1 | 2 | 5 | 6 => 1900,
@@ -373,7 +375,24 @@ fn birth_date_ok(d: &[u8; 13]) -> bool {
     let year = century + leading(d, 2);
     let month = leading(&d[2..], 2);
     let day = leading(&d[4..], 2);
-    day != 0 && day <= days_in_month(year, month)
+    year <= current_year() && day != 0 && day <= days_in_month(year, month)
+}
+
+/// The current UTC year (from the system clock; 2100 if the clock is unreadable, so a broken
+/// clock never rejects a real number).
+fn current_year() -> u32 {
+    let Ok(since) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) else {
+        return 2100;
+    };
+    // Days to civil year (Howard Hinnant's algorithm, year part only).
+    let z = since.as_secs() / 86_400 + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let year = yoe + era * 400 + u64::from(mp >= 10);
+    u32::try_from(year).unwrap_or(2100)
 }
 
 /// Σ wᵢdᵢ over the first 12 digits with the resident-number weights 2..9,2..5.
@@ -1195,6 +1214,17 @@ mod tests {
             assert!(!ipv6(bad), "{bad}");
         }
         assert!(ipv6("fe80::1"));
+    }
+
+    #[test]
+    fn rrn_birth_year_in_the_future_is_no_date_of_birth() {
+        let y = current_year();
+        assert!((2025..2100).contains(&y), "{y}");
+        // 2088-01-23 (7th digit 4: born in the 2000s) has not happened yet.
+        assert_eq!(kr_rrn("8801234567893"), Outcome::Invalid);
+        // 1988 (7th digit 2) is fine.
+        assert_ne!(kr_rrn("880123-2567893"), Outcome::Invalid);
+        assert_ne!(kr_rrn("200101-3234567"), Outcome::Invalid);
     }
 
     #[test]
