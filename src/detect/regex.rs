@@ -58,13 +58,18 @@
 //! A code-level boundary check backs the patterns' own: a finding that starts (ends) with an
 //! ASCII letter or digit must not be preceded (followed) by an ASCII letter, digit or `_`.
 //!
+//! Findings are named `regex:<id>`; one scored with `invalid_score` (the shape fits, the check
+//! digit does not: resident numbers issued since October 2020) is named
+//! `regex:<id>:checksum_failed`. [`Detector::priority`] ranks findings of a rule with a
+//! validator that passed as [`Priority::Validated`], all others as [`Priority::Pattern`].
+//!
 //! Limits: findings of this detector never overlap each other, and a match nested inside a
 //! rejected one is not looked for. Versions written as four dotted numbers without a `v`
 //! (`version 1.2.3.4`) are indistinguishable from IPv4 and are reported as `IP_ADDRESS`
 //! (`v1.2.3.4` and `1.2.3` are not). No error or Debug output holds scanned text.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 
@@ -73,7 +78,7 @@ use regex_automata::{Anchored, Input, MatchKind, PatternID, PatternSet};
 use serde::Deserialize;
 
 use super::validate::{Outcome, Validator};
-use super::{DetectError, Detector, Finding, Label, UnknownLabel};
+use super::{DetectError, Detector, Finding, Label, Priority, UnknownLabel};
 
 /// The embedded rule packs, as `(name, TOML text)`, in priority order.
 pub const BUILTIN_PACKS: &[(&str, &str)] = &[
@@ -214,6 +219,9 @@ pub struct Rule {
     /// Interned, like `detector` (`regex:<id>`), so findings borrow instead of allocating.
     subtype: Option<&'static str>,
     detector: &'static str,
+    /// `regex:<id>:checksum_failed`: the name of findings scored with `invalid_score` (the
+    /// shape fits, the check digit does not), so [`Detector::priority`] can tell them apart.
+    detector_unverified: &'static str,
     validator: Option<Validator>,
     score: f32,
     invalid_score: Option<f32>,
@@ -237,7 +245,8 @@ impl Rule {
     pub fn subtype(&self) -> Option<&'static str> {
         self.subtype
     }
-    /// The name findings of this rule carry: `regex:<id>`.
+    /// The name findings of this rule carry: `regex:<id>`, or `regex:<id>:checksum_failed`
+    /// for a finding scored with `invalid_score` (its check digit failed).
     pub fn detector_name(&self) -> &'static str {
         self.detector
     }
@@ -268,6 +277,9 @@ struct Candidate {
     /// The rule's score for this candidate before context (`score` or `invalid_score`).
     base: f32,
     score: f32,
+    /// The rule's validator passed (false without a validator or when only the checksum
+    /// failed).
+    validated: bool,
 }
 
 /// The regex detector. Cheap to share: wrap it in an `Arc`; searches from many threads at once
@@ -282,6 +294,8 @@ pub struct RegexDetector {
     scan: meta::Regex,
     /// `MatchKind::All`: which patterns match at a given start.
     probe: meta::Regex,
+    /// Detector names (`regex:<id>`) of rules with a validator: their findings passed it.
+    validated_names: HashSet<&'static str>,
 }
 
 impl fmt::Debug for RegexDetector {
@@ -351,7 +365,13 @@ impl RegexDetector {
                     .is_some()
             })
             .collect();
+        let validated_names = rules
+            .iter()
+            .filter(|r: &&Rule| r.validator.is_some())
+            .map(|r| r.detector)
+            .collect();
         Ok(RegexDetector {
+            validated_names,
             rules,
             pattern_rule,
             value_group,
@@ -550,11 +570,11 @@ impl RegexDetector {
     /// Applies rule `ri` to the match `start..end`: boundaries, validator, context.
     fn evaluate(&self, text: &str, ri: usize, start: usize, end: usize) -> Option<Candidate> {
         let rule = &self.rules[ri];
-        let (score, end) = match rule.validator {
-            None => (rule.score, end),
+        let (score, end, validated) = match rule.validator {
+            None => (rule.score, end, false),
             Some(v) => match v.check(&text[start..end]) {
-                Outcome::Valid(len) => (rule.score, start + len),
-                Outcome::ChecksumFailed(len) => (rule.invalid_score?, start + len),
+                Outcome::Valid(len) => (rule.score, start + len, true),
+                Outcome::ChecksumFailed(len) => (rule.invalid_score?, start + len, false),
                 Outcome::Invalid => return None,
             },
         };
@@ -572,6 +592,7 @@ impl RegexDetector {
             end,
             base: score,
             score: boosted,
+            validated,
         })
     }
 }
@@ -589,11 +610,27 @@ impl Detector for RegexDetector {
                 end: c.end,
                 label: rule.label,
                 subtype: rule.subtype.map(Cow::Borrowed),
-                detector: Cow::Borrowed(rule.detector),
+                detector: Cow::Borrowed(if rule.validator.is_some() && !c.validated {
+                    rule.detector_unverified
+                } else {
+                    rule.detector
+                }),
                 score: c.score,
             });
         });
         Ok(())
+    }
+
+    /// [`Priority::Validated`] for findings of a rule whose validator passed (checksum or
+    /// structure: Luhn, mod-97, resident-number check digit, IP octets...); findings of rules
+    /// without a validator, and those scored with `invalid_score` (named
+    /// `regex:<id>:checksum_failed`), stay [`Priority::Pattern`].
+    fn priority(&self, finding: &Finding) -> Priority {
+        if self.validated_names.contains(finding.detector.as_ref()) {
+            Priority::Validated
+        } else {
+            Priority::from_detector_name(&finding.detector)
+        }
     }
 }
 
@@ -629,7 +666,6 @@ fn has_context(text: &str, start: usize, words: &[String]) -> bool {
 /// findings borrow their detector name and subtype instead of allocating them. Grows only
 /// with distinct names (reloading the same packs adds nothing).
 fn intern(s: &str) -> &'static str {
-    use std::collections::HashSet;
     use std::sync::{Mutex, OnceLock};
     static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
     let mut names = NAMES
@@ -789,6 +825,7 @@ fn compile_rule(file: &str, def: RuleDef) -> Result<(Rule, Vec<String>), RuleErr
     let rule = Rule {
         subtype: def.subtype.as_deref().map(intern),
         detector: intern(&format!("regex:{}", def.id)),
+        detector_unverified: intern(&format!("regex:{}:checksum_failed", def.id)),
         id: def.id,
         file: file.to_owned(),
         label,
@@ -967,7 +1004,10 @@ mod tests {
             "regex:credit_card"
         );
         // ... and an RRN with an invalid checksum and no card shape stays an RRN.
-        assert_eq!(found(d, "9001011234567")[0].1, "regex:kr_rrn");
+        assert_eq!(
+            found(d, "9001011234567")[0].1,
+            "regex:kr_rrn:checksum_failed"
+        );
         // +82 numbers fit both the Korean and the E.164 rule: Korean wins (higher score).
         assert_eq!(
             found(d, "+82 10-2345-6789"),
@@ -1119,10 +1159,40 @@ Contact us via the website; call center hours 9-18. The sk-learn library, xoxo h
     }
 
     #[test]
+    fn priority_is_validated_only_when_the_validator_passed() {
+        let d = builtin();
+        let one = |text: &str| {
+            let fs = scan(d, text);
+            assert_eq!(fs.len(), 1, "{text}");
+            fs.into_iter().next().unwrap()
+        };
+        let rrn = one("주민번호 900101-1234568");
+        assert_eq!(rrn.detector, "regex:kr_rrn");
+        assert_eq!(d.priority(&rrn), Priority::Validated);
+        // Wrong check digit (issued since 2020): reported with invalid_score, not validated.
+        let rrn_new = one("주민번호 900101-1234567");
+        assert_eq!(rrn_new.label, Label::NationalId);
+        assert!(
+            rrn_new.detector.ends_with(":checksum_failed"),
+            "{}",
+            rrn_new.detector
+        );
+        assert_eq!(d.priority(&rrn_new), Priority::Pattern);
+        let card = one("card 4111 1111 1111 1111");
+        assert_eq!(d.priority(&card), Priority::Validated);
+        // No validator: the shape alone.
+        let key = one("AKIAIOSFODNN7EXAMPLE");
+        assert_eq!(key.detector, "regex:aws_access_key_id");
+        assert_eq!(d.priority(&key), Priority::Pattern);
+        let mail = one("kim@example.com");
+        assert_eq!(d.priority(&mail), Priority::Pattern);
+    }
+
+    #[test]
     fn findings_carry_rule_details() {
         let d = builtin();
         assert_eq!(d.name(), "regex");
-        let f = &scan(d, "사업자등록번호 220-81-62782")[0];
+        let f = &scan(d, "사업자 정보: 220-81-62782")[0];
         assert_eq!(f.label, Label::BusinessId);
         assert_eq!(f.subtype.as_deref(), Some("KR_BRN"));
         assert_eq!(f.detector, "regex:kr_brn");

@@ -81,10 +81,13 @@ pub enum Validator {
     BearerToken,
     /// The value of an `api_key=`/`client_secret:` field: like [`Validator::BearerToken`].
     GenericSecret,
+    /// A card number seen after a card word: 14-19 digits (one kind of separator) and Luhn,
+    /// any issuer prefix (domestic cards such as Korean 9410... have none of the global ones).
+    CardLuhn,
 }
 
 impl Validator {
-    pub const ALL: [Validator; 20] = [
+    pub const ALL: [Validator; 21] = [
         Validator::CreditCard,
         Validator::KrRrn,
         Validator::KrBrn,
@@ -105,6 +108,7 @@ impl Validator {
         Validator::PasswordBare,
         Validator::BearerToken,
         Validator::GenericSecret,
+        Validator::CardLuhn,
     ];
 
     /// The id rules use: `credit_card`, `kr_rrn`, ...
@@ -130,6 +134,7 @@ impl Validator {
             Validator::PasswordBare => "password_bare",
             Validator::BearerToken => "bearer_token",
             Validator::GenericSecret => "generic_secret",
+            Validator::CardLuhn => "card_luhn",
         }
     }
 
@@ -141,7 +146,7 @@ impl Validator {
             Validator::KrBrn => kr_brn(candidate),
             Validator::UsSsn => whole(candidate, us_ssn(candidate)),
             Validator::Iban => iban(candidate),
-            Validator::Ipv4 => whole(candidate, ipv4(candidate)),
+            Validator::Ipv4 => whole(candidate, ipv4(candidate) && ipv4_personal(candidate)),
             Validator::Ipv6 => ipv6_candidate(candidate),
             Validator::E164 => whole(candidate, e164(candidate)),
             Validator::SecretToken => whole(candidate, secret_token(candidate)),
@@ -157,6 +162,7 @@ impl Validator {
             Validator::BearerToken | Validator::GenericSecret => {
                 whole(candidate, bearer_token(candidate))
             }
+            Validator::CardLuhn => card_luhn(candidate),
         }
     }
 }
@@ -169,7 +175,7 @@ impl fmt::Display for Validator {
 
 /// The error of parsing an unknown validator id; holds the id (rule-file text, not user data).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown validator `{0}` (expected one of: credit_card, kr_rrn, kr_frn, kr_brn, kr_crn, kr_crn_any, us_ssn, iban, ipv4, ipv6, e164, secret_token, url, mac, btc_address, eth_address, password_value, password_bare, bearer_token, generic_secret)")]
+#[error("unknown validator `{0}` (expected one of: credit_card, kr_rrn, kr_frn, kr_brn, kr_crn, kr_crn_any, us_ssn, iban, ipv4, ipv6, e164, secret_token, url, mac, btc_address, eth_address, password_value, password_bare, bearer_token, generic_secret, card_luhn)")]
 pub struct UnknownValidator(pub String);
 
 impl FromStr for Validator {
@@ -248,10 +254,19 @@ pub fn card_issuer_ok(d: &[u8]) -> bool {
         (p4 == 6011 || (644..=649).contains(&p3) || p2 == 65) && (16..=19).contains(&len);
     let jcb = (3528..=3589).contains(&p4) && (16..=19).contains(&len);
     let unionpay = p2 == 62 && (16..=19).contains(&len);
-    visa || master || amex || discover || jcb || unionpay
+    // Diners Club (300-305, 309, 36, 38, 39), JCB's 15-digit 2131/1800, Maestro, Mir.
+    let diners = ((300..=305).contains(&p3) || p3 == 309 || p2 == 36 || p2 == 38 || p2 == 39)
+        && (14..=19).contains(&len);
+    let jcb15 = (p4 == 2131 || p4 == 1800) && len == 15;
+    let maestro = matches!(
+        p4,
+        5018 | 5020 | 5038 | 5893 | 6304 | 6759 | 6761 | 6762 | 6763
+    ) && (12..=19).contains(&len);
+    let mir = (2200..=2204).contains(&p4) && (16..=19).contains(&len);
+    visa || master || amex || discover || jcb || unionpay || diners || jcb15 || maestro || mir
 }
 
-/// Payment card candidate: digits with at most one kind of separator (space or hyphen).
+/// Payment card candidate: digits with at most one kind of separator (space, hyphen or dot).
 /// When the whole candidate fails, a candidate whose last separated group was absorbed from
 /// following text (`4111 1111 1111 1111 123`) is retried without that group.
 pub fn credit_card(candidate: &str) -> Outcome {
@@ -259,7 +274,7 @@ pub fn credit_card(candidate: &str) -> Outcome {
     for b in candidate.bytes() {
         match b {
             b'0'..=b'9' => {}
-            b' ' | b'-' => {
+            b' ' | b'-' | b'.' => {
                 if sep.is_some_and(|s| s != b) {
                     return Outcome::Invalid;
                 }
@@ -272,11 +287,41 @@ pub fn credit_card(candidate: &str) -> Outcome {
         Some((d, n)) => card_issuer_ok(&d[..n]) && luhn(&d[..n]),
         None => false,
     };
+    card_with_retry(candidate, sep, ok)
+}
+
+/// [`credit_card`] without the issuer check (14-19 digits and Luhn), for candidates a card word
+/// precedes. Defers to [`credit_card`]: a number in a known issuer range is
+/// [`Outcome::Invalid`] here, so the card rule (and its finding name) keeps it.
+pub fn card_luhn(candidate: &str) -> Outcome {
+    let mut sep = None;
+    for b in candidate.bytes() {
+        match b {
+            b'0'..=b'9' => {}
+            b' ' | b'-' | b'.' => {
+                if sep.is_some_and(|s| s != b) {
+                    return Outcome::Invalid;
+                }
+                sep = Some(b);
+            }
+            _ => return Outcome::Invalid,
+        }
+    }
+    let ok = |s: &str| match digits::<19>(s) {
+        Some((d, n)) => (14..=19).contains(&n) && !card_issuer_ok(&d[..n]) && luhn(&d[..n]),
+        None => false,
+    };
+    card_with_retry(candidate, sep, ok)
+}
+
+/// The candidate if `ok`; else, for a separated candidate, the candidate without its last
+/// group (absorbed from following text).
+fn card_with_retry(candidate: &str, sep: Option<u8>, ok: impl Fn(&str) -> bool) -> Outcome {
     if ok(candidate) {
         return Outcome::Valid(candidate.len());
     }
     if sep.is_some() {
-        if let Some(cut) = candidate.rfind([' ', '-']) {
+        if let Some(cut) = candidate.rfind([' ', '-', '.']) {
             if ok(&candidate[..cut]) {
                 return Outcome::Valid(cut);
             }
@@ -318,7 +363,9 @@ fn thirteen_digits(candidate: &str) -> Option<[u8; 13]> {
 }
 
 /// Whether the first seven digits are a date of birth and a sex/century digit 1-8 (the shape
-/// of a resident or foreigner registration number; 9 and 0, the 1800s, no longer occur).
+/// of a resident or foreigner registration number; 9 and 0, the 1800s, no longer occur). A
+/// birth year after the current one (`880123-4...`, an EAN-13 barcode with Korea's 880 prefix,
+/// reads as 2088) is no date of birth.
 fn birth_date_ok(d: &[u8; 13]) -> bool {
     let century = match d[6] {
         1 | 2 | 5 | 6 => 1900,
@@ -328,7 +375,24 @@ fn birth_date_ok(d: &[u8; 13]) -> bool {
     let year = century + leading(d, 2);
     let month = leading(&d[2..], 2);
     let day = leading(&d[4..], 2);
-    day != 0 && day <= days_in_month(year, month)
+    year <= current_year() && day != 0 && day <= days_in_month(year, month)
+}
+
+/// The current UTC year (from the system clock; 2100 if the clock is unreadable, so a broken
+/// clock never rejects a real number).
+fn current_year() -> u32 {
+    let Ok(since) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) else {
+        return 2100;
+    };
+    // Days to civil year (Howard Hinnant's algorithm, year part only).
+    let z = since.as_secs() / 86_400 + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let year = yoe + era * 400 + u64::from(mp >= 10);
+    u32::try_from(year).unwrap_or(2100)
 }
 
 /// Σ wᵢdᵢ over the first 12 digits with the resident-number weights 2..9,2..5.
@@ -397,10 +461,13 @@ pub fn kr_crn(candidate: &str, defer: bool) -> Outcome {
     }
 }
 
-/// Korean business registration number `NNN-NN-NNNNN` (hyphens optional): weights
+/// Korean business registration number `NNN-NN-NNNNN` (hyphens or spaces optional): weights
 /// 1,3,7,1,3,7,1,3,5 plus ⌊5·d₉/10⌋, check digit `(10 - sum mod 10) mod 10`.
 pub fn kr_brn(candidate: &str) -> Outcome {
-    if !candidate.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+    if !candidate
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b == b'-' || b == b' ')
+    {
         return Outcome::Invalid;
     }
     let Some((d, 10)) = digits::<10>(candidate) else {
@@ -571,9 +638,26 @@ pub fn ipv4(candidate: &str) -> bool {
 /// (three groups and no `::` do not parse).
 pub fn ipv6(candidate: &str) -> bool {
     let groups = candidate.split(':').filter(|g| !g.is_empty()).count();
-    groups >= 2
+    let first_has_digit = candidate
+        .split(':')
+        .find(|g| !g.is_empty())
+        .is_some_and(|g| g.bytes().any(|b| b.is_ascii_digit()));
+    // Two groups only (`fe80::1`, but also `C::C1`, `a::b2` in code): the first group must
+    // hold a digit (or an IPv4 tail follow: `::ffff:10.0.0.1`). Three or more: a digit anywhere.
+    (groups >= 3 || (groups == 2 && (first_has_digit || candidate.contains('.'))))
         && candidate.bytes().any(|b| b.is_ascii_digit())
-        && candidate.parse::<std::net::Ipv6Addr>().is_ok()
+        && candidate
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok_and(|a| !a.is_loopback() && !a.is_unspecified())
+}
+
+/// Whether a well-formed IPv4 address can identify someone: `0.0.0.0/8` (this network,
+/// unspecified), `127.0.0.0/8` (loopback) and the broadcast `255.255.255.255` are the same on
+/// every machine and are not reported. Private ranges (10/8, 192.168/16) are: they map hosts
+/// and people inside an organisation.
+pub fn ipv4_personal(candidate: &str) -> bool {
+    let first = candidate.split('.').next().unwrap_or("");
+    !(first == "0" || first == "127" || candidate == "255.255.255.255")
 }
 
 /// [`ipv6`] on a regex candidate, which may have swallowed a colon of the sentence
@@ -876,6 +960,21 @@ const KNOWN_KEY_PREFIXES: &[&str] = &[
     "AKIA",
     "ASIA",
     "AIza",
+    "sk_test_",
+    "rk_test_",
+    "pk_live_",
+    "pk_test_",
+    "whsec_",
+    "xapp-",
+    "xoxe",
+    "npm_",
+    "hf_",
+    "pypi-",
+    "dop_v1_",
+    "shpat_",
+    "glsa_",
+    "lin_api_",
+    "gsk_",
 ];
 
 /// [`password_value`] for a value written without quotes: it must also hold a digit or a
@@ -1107,9 +1206,63 @@ mod tests {
             "00:1A:2B:3C:4D:5E",
             "2001:db8:::1",
             "12345::1",
+            "C::C1",
+            "a::b2",
+            "0:0:0:0:0:0:0:1",
+            "0:0:0:0:0:0:0:0",
         ] {
             assert!(!ipv6(bad), "{bad}");
         }
+        assert!(ipv6("fe80::1"));
+    }
+
+    #[test]
+    fn rrn_birth_year_in_the_future_is_no_date_of_birth() {
+        let y = current_year();
+        assert!((2025..2100).contains(&y), "{y}");
+        // 2088-01-23 (7th digit 4: born in the 2000s) has not happened yet.
+        assert_eq!(kr_rrn("8801234567893"), Outcome::Invalid);
+        // 1988 (7th digit 2) is fine.
+        assert_ne!(kr_rrn("880123-2567893"), Outcome::Invalid);
+        assert_ne!(kr_rrn("200101-3234567"), Outcome::Invalid);
+    }
+
+    #[test]
+    fn ipv4_non_personal_addresses() {
+        for no in [
+            "127.0.0.1",
+            "127.1.2.3",
+            "0.0.0.0",
+            "0.1.2.3",
+            "255.255.255.255",
+        ] {
+            assert!(ipv4(no) && !ipv4_personal(no), "{no}");
+            assert_eq!(Validator::Ipv4.check(no), Outcome::Invalid, "{no}");
+        }
+        for yes in ["10.0.0.1", "192.168.0.1", "8.8.8.8", "255.255.255.0"] {
+            assert_eq!(
+                Validator::Ipv4.check(yes),
+                Outcome::Valid(yes.len()),
+                "{yes}"
+            );
+        }
+    }
+
+    #[test]
+    fn card_luhn_any_prefix_and_more_issuers() {
+        assert_eq!(card_luhn("9410-6123-4567-8905"), Outcome::Valid(19));
+        assert_eq!(card_luhn("9410-6123-4567-8906"), Outcome::Invalid);
+        assert_eq!(card_luhn("4111"), Outcome::Invalid);
+        assert_eq!(card_luhn("4111-1111-1111-1111"), Outcome::Invalid);
+        for ok in [
+            "30569309025904",
+            "6759649826438453",
+            "213130000000008",
+            "4111.1111.1111.1111",
+        ] {
+            assert!(matches!(credit_card(ok), Outcome::Valid(_)), "{ok}");
+        }
+        assert_eq!(credit_card("4111.1111-1111.1111"), Outcome::Invalid);
     }
 
     #[test]
