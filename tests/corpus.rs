@@ -66,18 +66,18 @@ const DEV_FLOORS: [Floor; 8] = [
     floor("SECRET", 0.95, 0.93),
 ];
 
-/// HELD-OUT floors. Where the target is met today the floor IS the target; elsewhere the
-/// floor is ~0.04 under today's score (then: NATIONAL_ID .953/1, PHONE .958/.929,
-/// BUSINESS_ID .785/.645, SECRET .817/.690).
+/// HELD-OUT floors: the targets (strict F1 ≥ 0.97; recall 1.0 on NATIONAL_ID,
+/// CREDIT_CARD, SECRET), except SECRET recall, which misses by one span of 297 (0.9966 when
+/// this was written) and is held there until that is fixed.
 const HELDOUT_FLOORS: [Floor; 8] = [
     floor("EMAIL", TARGET_F1, 0.0),
     floor("CREDIT_CARD", TARGET_F1, 1.0),
     floor("IBAN", TARGET_F1, 0.0),
     floor("IP_ADDRESS", TARGET_F1, 0.0),
-    floor("NATIONAL_ID", 0.91, 1.0),
-    floor("PHONE", 0.92, 0.89),
-    floor("BUSINESS_ID", 0.74, 0.60),
-    floor("SECRET", 0.77, 0.65),
+    floor("NATIONAL_ID", TARGET_F1, 1.0),
+    floor("PHONE", TARGET_F1, 0.0),
+    floor("BUSINESS_ID", TARGET_F1, 0.0),
+    floor("SECRET", TARGET_F1, 0.996),
 ];
 
 fn manifest() -> PathBuf {
