@@ -6,23 +6,34 @@
 //! neither exists (a fresh checkout) a built-in synthetic text of the same size is used and a
 //! notice says so: the figures to report come from the real file.
 //!
-//! Benchmarks (criterion, `Throughput::Bytes`, single thread):
-//! * `detect/regex_lines`: `build_engine` with the default settings over every line, as
-//!   `garim scan` and the gateway (one message at a time) use it;
-//! * `detect/regex_whole`: the same engine over the whole text in one call;
-//! * `detect/dictionary_100k`: a 100k-term dictionary alone;
-//! * `detect/regex_plus_dictionary_100k`: both, per line: the "regex + dictionary stage".
+//! The dictionary is the real [`DictionaryDetector`] (`dictionary::build`) over 100k generated
+//! terms in three deny lists, as a company would configure them: Korean full names
+//! (case-sensitive), English "First Last" names and project codenames (both ASCII
+//! case-insensitive), plus the capitalised words of the text so that it does find things.
 //!
-//! The dictionary is a STAND-IN: `aho_corasick::AhoCorasick` (leftmost-longest, ASCII case
-//! insensitive) over 100k terms, because `DictionaryDetector` (src/detect/dictionary.rs) had
-//! not landed when this bench was written. Switch it to the real detector once it exists.
+//! Benchmarks (criterion, `Throughput::Bytes`, single thread, every line of the text scanned
+//! as its own message, as `garim scan` and the gateway do):
+//! * `detect/regex`: the built-in rule packs alone (the detector, no engine);
+//! * `detect/dictionary_100k`: the 100k-term dictionary alone;
+//! * `detect/korean_names`: the Korean name detector alone;
+//! * `detect/regex_plus_dictionary_100k`: an [`Engine`] over regex + dictionary (normalisation
+//!   and merging included): the "regex + dictionary stage";
+//! * `detect/full_engine`: `build_engine` with the default settings (regex, Korean names) plus
+//!   the dictionary.
+//!
+//! Before the measurements, the cold first pass over the text (a freshly built engine: lazy
+//! automata start empty) and the build times are printed to stderr.
 //!
 //! Run: `python3 scripts/make_bench_text.py && taskset -c 0 cargo bench --bench detect`.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use garim::detect::dictionary::{self, DictionaryDetector, ListKind, TermList};
+use garim::detect::korean_name::KoreanNameDetector;
+use garim::detect::regex::RegexDetector;
+use garim::detect::{Detector, Engine, Label};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 fn bench_text() -> String {
     let path = std::env::var_os("GARIM_BENCH_TEXT")
@@ -84,121 +95,392 @@ fn synthetic_text(bytes: usize) -> String {
     out
 }
 
-/// 100k dictionary terms: every distinct capitalised word of 5+ letters in the text (so the
-/// dictionary does find things), then Korean full names and project codenames to fill up.
-fn dictionary_terms(text: &str, n: usize) -> Vec<String> {
-    let mut terms: Vec<String> = Vec::with_capacity(n);
-    let mut seen = std::collections::HashSet::new();
-    for w in text.split(|c: char| !c.is_ascii_alphabetic()) {
-        if terms.len() >= n / 100 {
-            break;
-        }
-        if w.len() >= 5 && w.as_bytes()[0].is_ascii_uppercase() && seen.insert(w) {
-            terms.push(w.to_owned());
-        }
+/// A small deterministic generator (xorshift64*), so the dictionary is the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
-    let surnames = [
-        "김", "이", "박", "최", "정", "강", "조", "윤", "장", "임", "한", "오", "서", "신", "권",
-        "황", "안", "송", "류", "홍",
-    ];
-    let syllables: Vec<char> = "민서지현준우도윤하은수영진호성예채아연승재유경태희정혜"
+
+    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[(self.next() % xs.len() as u64) as usize]
+    }
+}
+
+/// 100k terms in three lists: (Korean names, English names, codenames). Distinct within a list.
+fn dictionary_lists(text: &str, n: usize) -> Vec<TermList> {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut seen = std::collections::HashSet::new();
+    // Korean full names: surname + one or two given-name syllables.
+    let surnames: Vec<char> = "김이박최정강조윤장임한오서신권황안송류홍전고문양손배백허유남심노하곽성차주우구민진나지엄변채원천방공현함염여추도소석선설마길연위표명기반왕금옥육인맹제모탁국어은편용예경봉사부가복태목형피두감음빈동온호범좌팽승간상시갈단견당"
         .chars()
         .collect();
-    'names: for s in surnames {
-        for &a in &syllables {
-            for &b in &syllables {
-                if terms.len() >= n / 2 {
-                    break 'names;
-                }
-                terms.push(format!("{s}{a}{b}"));
+    let given: Vec<char> = "민서지현준우도윤하은수영진호성예채아연승재유경태희정혜원주동시건소나빈다인규석훈상철미숙자순옥진환용기종대광명한선화란애보람슬별솔결찬혁"
+        .chars()
+        .collect();
+    let mut ko = Vec::with_capacity(n / 2);
+    while ko.len() < n / 2 {
+        let mut t = String::new();
+        t.push(*rng.pick(&surnames));
+        t.push(*rng.pick(&given));
+        if rng.next() % 8 != 0 {
+            t.push(*rng.pick(&given));
+        }
+        if seen.insert(t.clone()) {
+            ko.push(t);
+        }
+    }
+    // English names, plus the capitalised words of the text (so the dictionary finds things).
+    let first = [
+        "James",
+        "Mary",
+        "Robert",
+        "Patricia",
+        "John",
+        "Jennifer",
+        "Michael",
+        "Linda",
+        "David",
+        "Elizabeth",
+        "William",
+        "Barbara",
+        "Richard",
+        "Susan",
+        "Joseph",
+        "Jessica",
+        "Thomas",
+        "Sarah",
+        "Charles",
+        "Karen",
+        "Daniel",
+        "Nancy",
+        "Matthew",
+        "Lisa",
+        "Anthony",
+        "Betty",
+        "Mark",
+        "Margaret",
+        "Donald",
+        "Sandra",
+        "Steven",
+        "Ashley",
+        "Paul",
+        "Kimberly",
+        "Andrew",
+        "Emily",
+        "Joshua",
+        "Donna",
+        "Kenneth",
+        "Michelle",
+        "Kevin",
+        "Carol",
+        "Brian",
+        "Amanda",
+        "George",
+        "Melissa",
+        "Timothy",
+        "Deborah",
+        "Ronald",
+        "Stephanie",
+        "Jason",
+        "Rebecca",
+        "Edward",
+        "Laura",
+        "Jeffrey",
+        "Sharon",
+        "Ryan",
+        "Cynthia",
+        "Jacob",
+        "Kathleen",
+        "Gary",
+        "Amy",
+        "Nicholas",
+        "Angela",
+        "Eric",
+        "Shirley",
+        "Jonathan",
+        "Anna",
+        "Stephen",
+        "Brenda",
+    ];
+    let last = [
+        "Smith",
+        "Johnson",
+        "Williams",
+        "Brown",
+        "Jones",
+        "Garcia",
+        "Miller",
+        "Davis",
+        "Rodriguez",
+        "Martinez",
+        "Hernandez",
+        "Lopez",
+        "Gonzalez",
+        "Wilson",
+        "Anderson",
+        "Thomas",
+        "Taylor",
+        "Moore",
+        "Jackson",
+        "Martin",
+        "Lee",
+        "Perez",
+        "Thompson",
+        "White",
+        "Harris",
+        "Sanchez",
+        "Clark",
+        "Ramirez",
+        "Lewis",
+        "Robinson",
+        "Walker",
+        "Young",
+        "Allen",
+        "King",
+        "Wright",
+        "Scott",
+        "Torres",
+        "Nguyen",
+        "Hill",
+        "Flores",
+        "Green",
+        "Adams",
+        "Nelson",
+        "Baker",
+        "Hall",
+        "Rivera",
+        "Campbell",
+        "Mitchell",
+        "Carter",
+        "Roberts",
+        "Gomez",
+        "Phillips",
+        "Evans",
+        "Turner",
+        "Diaz",
+        "Parker",
+        "Cruz",
+        "Edwards",
+        "Collins",
+        "Reyes",
+        "Stewart",
+        "Morris",
+        "Morales",
+        "Murphy",
+        "Cook",
+        "Rogers",
+        "Gutierrez",
+        "Ortiz",
+        "Morgan",
+        "Cooper",
+        "Peterson",
+        "Bailey",
+        "Reed",
+        "Kelly",
+        "Howard",
+        "Ramos",
+        "Kim",
+        "Cox",
+        "Ward",
+        "Richardson",
+        "Watson",
+        "Brooks",
+        "Chavez",
+        "Wood",
+        "James",
+        "Bennett",
+    ];
+    let mut en = Vec::with_capacity(n / 5);
+    for w in text.split(|c: char| !c.is_ascii_alphabetic()) {
+        if en.len() >= n / 100 {
+            break;
+        }
+        if w.len() >= 5 && w.as_bytes()[0].is_ascii_uppercase() && seen.insert(w.to_owned()) {
+            en.push(w.to_owned());
+        }
+    }
+    for f in first {
+        for l in last {
+            let t = format!("{f} {l}");
+            if en.len() < n / 5 && seen.insert(t.clone()) {
+                en.push(t);
             }
         }
     }
-    let words = [
-        "Aurora", "Borealis", "Cobalt", "Delta", "Ember", "Falcon", "Granite", "Harbor", "Indigo",
-        "Juniper",
-    ];
     let mut k = 0u32;
-    while terms.len() < n {
-        terms.push(format!(
-            "Project-{}-{k:05}",
-            words[k as usize % words.len()]
-        ));
+    while en.len() < n / 5 {
+        let t = format!("{} {}-{k}", rng.pick(&first), rng.pick(&last));
         k += 1;
+        if seen.insert(t.clone()) {
+            en.push(t);
+        }
     }
-    terms
+    // Project codenames: "Adjective Noun", "Noun-123", "PRJ-ABC-1234".
+    let adj = [
+        "Blue", "Silent", "Crimson", "Golden", "Iron", "Northern", "Rapid", "Hidden", "Lunar",
+        "Solar", "Swift", "Quiet", "Amber", "Frozen", "Wild", "Bright", "Dark", "Electric",
+        "Emerald", "Hollow",
+    ];
+    let noun = [
+        "Falcon", "Aurora", "Cobalt", "Ember", "Granite", "Harbor", "Juniper", "Orchid", "Phoenix",
+        "Raven", "Summit", "Tundra", "Vertex", "Willow", "Zephyr", "Comet", "Nebula", "Otter",
+        "Sparrow", "Titan",
+    ];
+    let mut code = Vec::with_capacity(n - ko.len() - en.len());
+    let mut k = 0u32;
+    while ko.len() + en.len() + code.len() < n {
+        let t = match k % 3 {
+            0 => format!(
+                "{} {}-{}",
+                rng.pick(&adj),
+                rng.pick(&noun),
+                rng.next() % 1000
+            ),
+            1 => format!("{}-{}", rng.pick(&noun), rng.next() % 100_000),
+            _ => format!(
+                "PRJ-{}{}{}-{:04}",
+                (b'A' + (rng.next() % 26) as u8) as char,
+                (b'A' + (rng.next() % 26) as u8) as char,
+                (b'A' + (rng.next() % 26) as u8) as char,
+                rng.next() % 10_000
+            ),
+        };
+        k += 1;
+        if seen.insert(t.clone()) {
+            code.push(t);
+        }
+    }
+    let list = |name: &str, label, ci, terms| TermList {
+        name: name.into(),
+        label: Some(label),
+        kind: ListKind::Deny,
+        case_insensitive: ci,
+        score: dictionary::DEFAULT_SCORE,
+        terms,
+    };
+    vec![
+        list("employees_ko", Label::Person, false, ko),
+        list("employees_en", Label::Person, true, en),
+        list("codenames", Label::Organization, true, code),
+    ]
 }
 
-fn dictionary(terms: &[String]) -> AhoCorasick {
-    AhoCorasickBuilder::new()
-        .match_kind(MatchKind::LeftmostLongest)
-        .ascii_case_insensitive(true)
-        .build(terms)
-        .expect("dictionary builds")
+fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
+    let t = Instant::now();
+    let v = f();
+    eprintln!("{what}: {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+    v
+}
+
+/// Findings of `d` over every line.
+fn run_detector(d: &dyn Detector, lines: &[&str], buf: &mut Vec<garim::detect::Finding>) -> usize {
+    let mut n = 0;
+    for l in lines {
+        buf.clear();
+        d.detect(black_box(l), buf).unwrap();
+        n += buf.len();
+    }
+    n
+}
+
+fn run_engine(e: &Engine, lines: &[&str]) -> usize {
+    lines
+        .iter()
+        .map(|l| e.detect(black_box(l)).unwrap().len())
+        .sum()
+}
+
+/// Prints the throughput of the first pass of a freshly built engine over `lines`.
+fn cold_pass(what: &str, bytes: usize, f: impl FnOnce() -> usize) {
+    let t = Instant::now();
+    let n = f();
+    let s = t.elapsed().as_secs_f64();
+    eprintln!(
+        "cold first pass {what}: {:.1} MB/s ({n} findings)",
+        bytes as f64 / s / 1e6
+    );
 }
 
 fn benches(c: &mut Criterion) {
     let text = bench_text();
     let lines: Vec<&str> = text.lines().collect();
-    let cfg = garim::config::Config::embedded_default();
-    let engine = garim::detect::build_engine(&cfg.detect).expect("default engine");
-    let terms = dictionary_terms(&text, 100_000);
-    let dict = dictionary(&terms);
+    let bytes = text.len();
+    let lists = dictionary_lists(&text, 100_000);
+    let terms: usize = lists.iter().map(|l| l.terms.len()).sum();
 
-    // Sanity, and what the text holds: findings per label over the text.
+    let regex = Arc::new(timed("build regex (builtin packs)", RegexDetector::builtin));
+    let dict: Arc<DictionaryDetector> = Arc::new(
+        timed("build dictionary 100k", || dictionary::build(&lists))
+            .expect("dictionary builds")
+            .0
+            .expect("deny lists"),
+    );
+    let names = Arc::new(KoreanNameDetector::new(0.0));
+    let mut buf = Vec::new();
+    cold_pass("regex", bytes, || run_detector(&*regex, &lines, &mut buf));
+    cold_pass("dictionary", bytes, || {
+        run_detector(&*dict, &lines, &mut buf)
+    });
+
+    let stage = Engine::new(vec![regex.clone(), dict.clone()]);
+    let mut cfg = garim::config::Config::embedded_default().detect;
+    cfg.dictionaries.clear();
+    let full = {
+        let default = timed("build_engine (default settings)", || {
+            garim::detect::build_engine(&cfg)
+        })
+        .expect("default engine");
+        let mut ds: Vec<Arc<dyn Detector>> = vec![Arc::new(RegexDetector::builtin()), dict.clone()];
+        if cfg.korean_names.enabled {
+            ds.push(names.clone());
+        }
+        let e = Engine::new(ds).with_thresholds(cfg.min_score, cfg.thresholds.clone());
+        cold_pass("full engine (fresh regex)", bytes, || {
+            run_engine(&e, &lines)
+        });
+        drop(default);
+        e
+    };
+
+    // Sanity, and what the text holds.
     let mut per_label = std::collections::BTreeMap::new();
-    let mut dict_hits = 0usize;
     for l in &lines {
-        for f in engine.detect(l).expect("detect") {
+        for f in full.detect(l).expect("detect") {
             *per_label.entry(f.label.as_str()).or_insert(0usize) += 1;
         }
-        dict_hits += dict.find_iter(l).count();
     }
     eprintln!(
-        "{} lines; findings {per_label:?}; dictionary: {} terms, {dict_hits} hits",
+        "{} lines; dictionary: {terms} terms, {} hits; full engine findings {per_label:?}",
         lines.len(),
-        terms.len()
+        run_detector(&*dict, &lines, &mut buf)
     );
     assert!(
-        !per_label.is_empty(),
-        "the engine found nothing in the bench text"
+        per_label.contains_key("EMAIL") && per_label.contains_key("PERSON"),
+        "the engine found too little in the bench text"
     );
 
     let mut g = c.benchmark_group("detect");
-    g.throughput(Throughput::Bytes(text.len() as u64));
+    g.throughput(Throughput::Bytes(bytes as u64));
     g.sample_size(20);
-    g.measurement_time(Duration::from_secs(10));
-    g.bench_function("regex_lines", |b| {
-        b.iter(|| {
-            let mut n = 0;
-            for l in &lines {
-                n += engine.detect(black_box(l)).unwrap().len();
-            }
-            n
-        })
-    });
-    g.bench_function("regex_whole", |b| {
-        b.iter(|| engine.detect(black_box(&text)).unwrap().len())
+    g.measurement_time(Duration::from_secs(8));
+    g.bench_function("regex", |b| {
+        b.iter(|| run_detector(&*regex, &lines, &mut buf))
     });
     g.bench_function("dictionary_100k", |b| {
-        b.iter(|| {
-            let mut n = 0;
-            for l in &lines {
-                n += dict.find_iter(black_box(*l)).count();
-            }
-            n
-        })
+        b.iter(|| run_detector(&*dict, &lines, &mut buf))
+    });
+    g.bench_function("korean_names", |b| {
+        b.iter(|| run_detector(&*names, &lines, &mut buf))
     });
     g.bench_function("regex_plus_dictionary_100k", |b| {
-        b.iter(|| {
-            let mut n = 0;
-            for l in &lines {
-                n += engine.detect(black_box(l)).unwrap().len();
-                n += dict.find_iter(black_box(*l)).count();
-            }
-            n
-        })
+        b.iter(|| run_engine(&stage, &lines))
     });
+    g.bench_function("full_engine", |b| b.iter(|| run_engine(&full, &lines)));
     g.finish();
 }
 
