@@ -629,6 +629,20 @@ pub(crate) mod test_support {
         run(kind, json, &mut |s: &mut String| *s = format!("<<{s}>>"))
     }
 
+    /// Visits `json` tagging every string; asserts that only strings holding a `PII-` marker
+    /// were visited and that every marker was; returns the paths that changed.
+    pub fn planted_fields_changed(kind: ApiKind, json: &str) -> Vec<String> {
+        let original = parse_body(json.as_bytes()).unwrap();
+        let (seen, after) = tag_all(kind, json);
+        for s in &seen {
+            assert!(s.contains("PII-"), "visited a non-text field: {s:?}");
+        }
+        let planted = json.matches("PII-").count();
+        let visited: usize = seen.iter().map(|s| s.matches("PII-").count()).sum();
+        assert_eq!(visited, planted);
+        changed_paths(&original, &after)
+    }
+
     /// Every string leaf of `v` with its path, keys included, for comparing bodies.
     pub fn leaves(v: &Value) -> Vec<(String, String)> {
         fn walk(v: &Value, path: String, out: &mut Vec<(String, String)>) {

@@ -266,23 +266,32 @@ pub fn card_issuer_ok(d: &[u8]) -> bool {
     visa || master || amex || discover || jcb || unionpay || diners || jcb15 || maestro || mir
 }
 
-/// Payment card candidate: digits with at most one kind of separator (space, hyphen or dot).
-/// When the whole candidate fails, a candidate whose last separated group was absorbed from
-/// following text (`4111 1111 1111 1111 123`) is retried without that group.
-pub fn credit_card(candidate: &str) -> Outcome {
+/// The one separator a card candidate uses (`None` for bare digits), or `None` from the outer
+/// option when it has another character or mixes separators (space, hyphen, dot).
+fn card_separator(candidate: &str) -> Option<Option<u8>> {
     let mut sep = None;
     for b in candidate.bytes() {
         match b {
             b'0'..=b'9' => {}
             b' ' | b'-' | b'.' => {
                 if sep.is_some_and(|s| s != b) {
-                    return Outcome::Invalid;
+                    return None;
                 }
                 sep = Some(b);
             }
-            _ => return Outcome::Invalid,
+            _ => return None,
         }
     }
+    Some(sep)
+}
+
+/// Payment card candidate: digits with at most one kind of separator (space, hyphen or dot).
+/// When the whole candidate fails, a candidate whose last separated group was absorbed from
+/// following text (`4111 1111 1111 1111 123`) is retried without that group.
+pub fn credit_card(candidate: &str) -> Outcome {
+    let Some(sep) = card_separator(candidate) else {
+        return Outcome::Invalid;
+    };
     let ok = |s: &str| match digits::<19>(s) {
         Some((d, n)) => card_issuer_ok(&d[..n]) && luhn(&d[..n]),
         None => false,
@@ -294,19 +303,9 @@ pub fn credit_card(candidate: &str) -> Outcome {
 /// precedes. Defers to [`credit_card`]: a number in a known issuer range is
 /// [`Outcome::Invalid`] here, so the card rule (and its finding name) keeps it.
 pub fn card_luhn(candidate: &str) -> Outcome {
-    let mut sep = None;
-    for b in candidate.bytes() {
-        match b {
-            b'0'..=b'9' => {}
-            b' ' | b'-' | b'.' => {
-                if sep.is_some_and(|s| s != b) {
-                    return Outcome::Invalid;
-                }
-                sep = Some(b);
-            }
-            _ => return Outcome::Invalid,
-        }
-    }
+    let Some(sep) = card_separator(candidate) else {
+        return Outcome::Invalid;
+    };
     let ok = |s: &str| match digits::<19>(s) {
         Some((d, n)) => (14..=19).contains(&n) && !card_issuer_ok(&d[..n]) && luhn(&d[..n]),
         None => false,
