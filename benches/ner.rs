@@ -1,0 +1,171 @@
+//! NER cost: latency of a 2 KB prompt on one core, throughput with batching, memory.
+//!
+//! What: loads the shipped models (models/ko-ner, models/en-ner) on the real ONNX Runtime
+//! (scripts/install-onnxruntime.sh puts it in .ort/lib). The prompts are ~2 KB of held-out
+//! sentences (tests/data/ner/{ko,en}_heldout.jsonl) joined into one text, as a chat message
+//! would be.
+//! * criterion `ner/ko_2kb`, `ner/en_2kb`: one `NerModel` (one session, one intra-op thread),
+//!   one prompt per call: the time a request waits for NER on an idle gateway.
+//! * printed before criterion runs: p50/p99 of 300 calls per model (criterion reports means and
+//!   medians, the issue asks for p99 too); throughput of a `NerPool` with 2 workers (one per
+//!   core) and micro-batching under 16 concurrent callers, in KB of prompt per second; RSS
+//!   after both models are loaded and after the runs.
+//!
+//! Run: `scripts/install-onnxruntime.sh && cargo bench --bench ner` (pin with `taskset -c 0`
+//! for the one-core figures; the throughput part needs both cores).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{black_box, Criterion};
+use garim::detect::ner::{NerModel, NerPool, PoolConfig, TokenClassifier};
+use garim::detect::Detector;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn load(name: &str) -> Arc<TokenClassifier> {
+    let dir = root().join("models").join(name);
+    Arc::new(TokenClassifier::load(&dir, None).unwrap_or_else(|e| {
+        panic!(
+            "loading {} failed (run scripts/install-onnxruntime.sh): {e}",
+            dir.display()
+        )
+    }))
+}
+
+/// Held-out sentences joined (newline-separated) until the text reaches `bytes`.
+fn prompt(file: &str, bytes: usize, skip: usize) -> String {
+    let path = root().join("tests/data/ner").join(file);
+    let data = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let mut out = String::new();
+    for line in data.lines().skip(skip) {
+        let v: serde_json::Value = serde_json::from_str(line).expect("held-out line is JSON");
+        let t = v["text"].as_str().expect("held-out line has text");
+        if out.len() + t.len() + 1 > bytes {
+            break;
+        }
+        out.push_str(t);
+        out.push('\n');
+    }
+    out
+}
+
+fn rss_mib() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn percentiles(d: &dyn Detector, texts: &[String], n: usize) -> (f64, f64) {
+    let mut buf = Vec::new();
+    let mut times = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = &texts[i % texts.len()];
+        let start = Instant::now();
+        d.detect(t, &mut buf).expect("NER detect");
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+        buf.clear();
+    }
+    times.sort_by(f64::total_cmp);
+    (times[n / 2], times[(n * 99) / 100])
+}
+
+fn throughput(model: Arc<TokenClassifier>, texts: &[String], secs: f64) -> (f64, f64) {
+    let pool = Arc::new(
+        NerPool::new(
+            model,
+            &PoolConfig {
+                workers: 2,
+                intra_threads: 1,
+                max_batch: 8,
+                queue: 1024,
+                budget: Duration::from_secs(30),
+            },
+        )
+        .expect("pool"),
+    );
+    let texts = Arc::new(texts.to_vec());
+    let start = Instant::now();
+    let stop = start + Duration::from_secs_f64(secs);
+    let callers: Vec<_> = (0..16)
+        .map(|c| {
+            let (pool, texts) = (pool.clone(), texts.clone());
+            std::thread::spawn(move || {
+                let mut bytes = 0usize;
+                let mut i = c;
+                while Instant::now() < stop {
+                    let t = &texts[i % texts.len()];
+                    pool.detect_within(t, Duration::from_secs(30))
+                        .expect("pool detect");
+                    bytes += t.len();
+                    i += 1;
+                }
+                bytes
+            })
+        })
+        .collect();
+    let bytes: usize = callers.into_iter().map(|h| h.join().unwrap()).sum();
+    let elapsed = start.elapsed().as_secs_f64();
+    let st = pool.stats();
+    (
+        bytes as f64 / 1024.0 / elapsed,
+        st.texts as f64 / st.batches.max(1) as f64,
+    )
+}
+
+fn main() {
+    let ko = load("ko-ner");
+    let en = load("en-ner");
+    eprintln!("RSS with both models loaded: {:.1} MiB", rss_mib());
+    let ko_texts: Vec<String> = (0..8)
+        .map(|i| prompt("ko_heldout.jsonl", 2048, i * 15))
+        .collect();
+    let en_texts: Vec<String> = (0..8)
+        .map(|i| prompt("en_heldout.jsonl", 2048, i * 25))
+        .collect();
+    let ko_one = NerModel::new(ko.clone(), 1).expect("ko session");
+    let en_one = NerModel::new(en.clone(), 1).expect("en session");
+    for (name, d, texts) in [("ko", &ko_one, &ko_texts), ("en", &en_one, &en_texts)] {
+        let avg = texts.iter().map(String::len).sum::<usize>() / texts.len();
+        let (p50, p99) = percentiles(d, texts, 300);
+        eprintln!(
+            "{name}: {avg}-byte prompt, one session, one thread: p50 {p50:.2} ms, p99 {p99:.2} ms"
+        );
+    }
+    for (name, m, texts) in [("ko", ko.clone(), &ko_texts), ("en", en.clone(), &en_texts)] {
+        let (kbs, per_batch) = throughput(m, texts, 5.0);
+        eprintln!("{name}: pool (2 workers, 16 callers): {kbs:.0} KB/s, {per_batch:.1} texts per model pass");
+    }
+    eprintln!("RSS after the runs: {:.1} MiB", rss_mib());
+
+    let mut c = Criterion::default()
+        .configure_from_args()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    let mut g = c.benchmark_group("ner");
+    g.throughput(criterion::Throughput::Bytes(ko_texts[0].len() as u64));
+    g.bench_function("ko_2kb", |b| {
+        let mut buf = Vec::new();
+        b.iter(|| {
+            ko_one.detect(black_box(&ko_texts[0]), &mut buf).unwrap();
+            buf.clear();
+        })
+    });
+    g.throughput(criterion::Throughput::Bytes(en_texts[0].len() as u64));
+    g.bench_function("en_2kb", |b| {
+        let mut buf = Vec::new();
+        b.iter(|| {
+            en_one.detect(black_box(&en_texts[0]), &mut buf).unwrap();
+            buf.clear();
+        })
+    });
+    g.finish();
+    c.final_summary();
+}

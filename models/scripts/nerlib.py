@@ -1,0 +1,127 @@
+"""Shared pieces of the NER training scripts: corpus loading, token labels, BIO decoding that
+matches garim's Rust decoder (src/detect/ner/model.rs: the first sub-word of a word decides,
+a stray I- starts a span), strict span scoring, ONNX export checks and int8 quantisation.
+
+Limits: scoring here is for model selection on a dev split; the figures reported in the model
+card come from `garim eval` on tests/data/ner/*_heldout.jsonl, through the Rust runtime.
+"""
+
+import json
+import random
+
+import numpy as np
+
+TYPES = ["PER", "LOC", "ORG"]
+SPEC = {"PER": "PERSON", "LOC": "LOCATION", "ORG": "ORGANIZATION"}
+FROM_SPEC = {v: k for k, v in SPEC.items()}
+LABELS = ["O"] + [f"{p}-{t}" for t in TYPES for p in "BI"]
+L2I = {l: i for i, l in enumerate(LABELS)}
+
+
+def load_jsonl(path):
+    return [json.loads(l) for l in open(path, encoding="utf-8")]
+
+
+def token_labels(offsets, spans, first_piece):
+    """Label id per token from code-point spans; -100 for non-first sub-word pieces."""
+    out = []
+    for i, (s, e) in enumerate(offsets):
+        if not first_piece[i]:
+            out.append(-100)
+            continue
+        lab = "O"
+        for sp in spans:
+            if sp["label"] not in FROM_SPEC:
+                continue
+            if s >= sp["start"] and e <= sp["end"] and e > s:
+                t = FROM_SPEC[sp["label"]]
+                lab = ("B-" if s == sp["start"] else "I-") + t
+                break
+        out.append(L2I[lab])
+    return out
+
+
+def decode(probs, offsets, first_piece):
+    """Spans (start, end, SPEC label) in code points, decoded like the Rust runtime."""
+    spans = []
+    cur = None  # (start token, type)
+
+    def close(end_tok):
+        nonlocal cur
+        if cur is not None:
+            st, ty = cur
+            spans.append((offsets[st][0], offsets[end_tok - 1][1], SPEC[ty]))
+            cur = None
+
+    for i in range(len(offsets)):
+        if not first_piece[i] and i > 0:
+            continue
+        lab = LABELS[int(np.argmax(probs[i]))]
+        if lab == "O":
+            close(i)
+        elif lab.startswith("B-"):
+            close(i)
+            cur = (i, lab[2:])
+        else:
+            ty = lab[2:]
+            if cur is None or cur[1] != ty:
+                close(i)
+                cur = (i, ty)
+    close(len(offsets))
+    return [s for s in spans if s[0] < s[1]]
+
+
+def score(gold_docs, pred_spans):
+    """Strict per-label P/R/F1. gold_docs: list of docs; pred_spans: list of sets."""
+    res = {}
+    for lab in SPEC.values():
+        tp = fp = fn = 0
+        for d, p in zip(gold_docs, pred_spans):
+            g = {(s["start"], s["end"], s["label"]) for s in d["spans"] if s["label"] == lab}
+            pp = {x for x in p if x[2] == lab}
+            tp += len(g & pp)
+            fp += len(pp - g)
+            fn += len(g - pp)
+        pr = tp / (tp + fp) if tp + fp else 0.0
+        rc = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * pr * rc / (pr + rc) if pr + rc else 0.0
+        res[lab] = (round(pr, 4), round(rc, 4), round(f1, 4))
+    return res
+
+
+def seed_all(seed):
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def quantize(src, dst, ops=None):
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True,
+                     op_types_to_quantize=ops or ["MatMul", "Gemm"])
+
+
+def manifest(name, languages, max_len, stride, thresholds, note):  # noqa: PLR0913
+    lines = [
+        f"# {note}",
+        f'name = "{name}"',
+        'onnx = "model.onnx"',
+        'tokenizer = "tokenizer.json"',
+        "labels = [" + ", ".join(f'"{l}"' for l in LABELS) + "]",
+        "languages = [" + ", ".join(f'"{l}"' for l in languages) + "]",
+        f"max_len = {max_len}",
+        f"stride = {stride}",
+        "batch_size = 8",
+        "default_threshold = 0.2",
+        "",
+        "[label_map]",
+        'PER = "PERSON"',
+        'LOC = "LOCATION"',
+        'ORG = "ORGANIZATION"',
+        "",
+        "[thresholds]",
+    ] + [f"{k} = {v}" for k, v in thresholds.items()]
+    return "\n".join(lines) + "\n"
