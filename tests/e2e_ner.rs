@@ -256,3 +256,49 @@ fn missing_runtime_exits_2_with_instructions() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("scripts/install-onnxruntime.sh"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_reload_reuses_the_loaded_models() {
+    use garim::detect::reload::{reload, EngineHandle};
+    use std::sync::Arc;
+    let cfg = garim::config::Config::from_toml_str(&ner_config(""), "t.toml").unwrap();
+    let ner = garim::detect::ner::route::load(&cfg.detect.ner)
+        .unwrap()
+        .expect("NER is enabled");
+    let handle = Arc::new(EngineHandle::build_with(&cfg.detect, Some(ner.clone())).unwrap());
+    let before = handle.current();
+    assert!(before.has_ner() && !before.rules_only().has_ner());
+    reload(
+        &handle,
+        &cfg.detect,
+        &garim::telemetry::Metrics::new(),
+        "test",
+    )
+    .await
+    .unwrap();
+    let after = handle.current();
+    assert!(!Arc::ptr_eq(&before, &after), "no new engine was built");
+    assert!(
+        Arc::ptr_eq(after.ner().unwrap(), &ner),
+        "the models were not reused"
+    );
+    // The model's findings come from the router; the rules-only twin has none of them.
+    let text = NER_TEXT;
+    let all = tokio::task::spawn_blocking(move || {
+        let with = after.detect(text).unwrap();
+        let without = after.rules_only().detect(text).unwrap();
+        (with, without)
+    })
+    .await
+    .unwrap();
+    assert!(
+        all.0.iter().any(|f| f.detector.starts_with("ner:")),
+        "{:?}",
+        all.0
+    );
+    assert!(
+        !all.1.iter().any(|f| f.detector.starts_with("ner:")),
+        "{:?}",
+        all.1
+    );
+}
