@@ -21,6 +21,12 @@
 //! or pick the same header value, never share a mapping. The id is an HMAC under a
 //! per-process key: it never contains, and cannot be reversed to, the text it came from.
 //!
+//! **NER.** With `[detect.ner]` on, detection always runs on a blocking thread, and all of a
+//! request's fields share one deadline (`budget_ms`). A timeout or a full NER queue refuses
+//! the request (503 `garim_detection_timeout`, nothing forwarded) or, with
+//! `on_timeout = "rules_only"`, forwards it masked by the rules, with the audit event's
+//! `error` set to [`NER_RULES_ONLY_CODE`]; both count in `garim_ner_timeouts_total{action}`.
+//!
 //! Limits: the derived key changes if a client edits its first message; clients that do so
 //! should send the header. Non-streamed responses are buffered (bounded by
 //! `upstream.max_response_bytes`) to restore them; streams are restored event by event.

@@ -185,8 +185,7 @@ async fn timeout_rejects_with_503_and_forwards_nothing() {
     })
     .await;
     assert!(counted, "{}", gw.get("/metrics").await.text());
-    // The gateway keeps serving: a short text within a generous budget is another matter,
-    // but this one still times out, and again nothing is sent.
+    // The gateway keeps serving and refusing: a second request times out the same way.
     let r = gw.post_json(CHAT, &chat(&long_text())).await;
     assert_error(&r, 503, Shape::OpenAi);
     assert_eq!(up.count(), 0);
