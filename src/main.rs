@@ -205,7 +205,11 @@ fn open_input(input: Option<&PathBuf>) -> Result<Box<dyn BufRead>, Failure> {
 
 fn engine(config: Option<&PathBuf>) -> Result<garim::detect::Engine, Failure> {
     let cfg = load_config(config)?;
-    garim::detect::build_engine(&cfg.detect).map_err(|e| Failure::Usage(e.into()))
+    // The same configuration as `serve`: with [detect.ner] enabled, the models are loaded
+    // here too (a missing ONNX Runtime library exits 2 with what to do).
+    let ner =
+        garim::detect::ner::route::load(&cfg.detect.ner).map_err(|e| Failure::Usage(e.into()))?;
+    garim::detect::build_engine_with(&cfg.detect, ner).map_err(|e| Failure::Usage(e.into()))
 }
 
 fn scan(config: Option<PathBuf>, json: bool, input: Option<PathBuf>) -> Result<(), Failure> {

@@ -21,6 +21,12 @@
 //! or pick the same header value, never share a mapping. The id is an HMAC under a
 //! per-process key: it never contains, and cannot be reversed to, the text it came from.
 //!
+//! **NER.** With `[detect.ner]` on, detection always runs on a blocking thread, and all of a
+//! request's fields share one deadline (`budget_ms`). A timeout or a full NER queue refuses
+//! the request (503 `garim_detection_timeout`, nothing forwarded) or, with
+//! `on_timeout = "rules_only"`, forwards it masked by the rules, with the audit event's
+//! `error` set to [`NER_RULES_ONLY_CODE`]; both count in `garim_ner_timeouts_total{action}`.
+//!
 //! Limits: the derived key changes if a client edits its first message; clients that do so
 //! should send the header. Non-streamed responses are buffered (bounded by
 //! `upstream.max_response_bytes`) to restore them; streams are restored event by event.
@@ -96,6 +102,10 @@ pub enum GatewayError {
     Api(#[from] api::ApiError),
     #[error("detection failed, request not forwarded: {0}")]
     Detect(#[from] DetectError),
+    /// The NER models did not answer within `detect.ner.budget_ms` (or their queue was
+    /// full) and `detect.ner.on_timeout = "reject"`.
+    #[error("detection did not finish within its time budget, request not forwarded; retry later")]
+    DetectionTimeout,
     #[error("the vault failed, request not forwarded: {0}")]
     Vault(#[from] VaultError),
     #[error("upstream request failed: {0}")]
@@ -116,7 +126,9 @@ impl GatewayError {
             GatewayError::BodyRead(_) => StatusCode::BAD_REQUEST,
             GatewayError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             GatewayError::Api(e) => e.status(),
-            GatewayError::Detect(DetectError::Timeout { .. }) => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::Detect(DetectError::Timeout { .. }) | GatewayError::DetectionTimeout => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             GatewayError::Detect(_) => StatusCode::INTERNAL_SERVER_ERROR,
             GatewayError::Vault(VaultError::ConversationFull(_)) => {
                 StatusCode::UNPROCESSABLE_ENTITY
@@ -138,9 +150,10 @@ impl GatewayError {
             | GatewayError::BodyTimeout => Fault::Client,
             GatewayError::Api(e) => Fault::from_str(e.fault()),
             GatewayError::Vault(VaultError::ConversationFull(_)) => Fault::Client,
-            GatewayError::Detect(_) | GatewayError::Vault(_) | GatewayError::Internal(_) => {
-                Fault::Internal
-            }
+            GatewayError::Detect(_)
+            | GatewayError::DetectionTimeout
+            | GatewayError::Vault(_)
+            | GatewayError::Internal(_) => Fault::Internal,
             GatewayError::Forward(e) => Fault::from_str(e.fault()),
             GatewayError::Restore(e) => Fault::from_str(e.fault()),
         }
@@ -157,6 +170,7 @@ impl GatewayError {
             GatewayError::BodyTimeout => "garim_body_timeout",
             GatewayError::Api(_) => "garim_invalid_request",
             GatewayError::Detect(_) => "garim_detection_failed",
+            GatewayError::DetectionTimeout => "garim_detection_timeout",
             GatewayError::Vault(VaultError::ConversationFull(_)) => "garim_conversation_full",
             GatewayError::Vault(_) => "garim_vault_unavailable",
             GatewayError::Forward(ForwardError::Timeout) => "garim_upstream_timeout",
@@ -217,7 +231,13 @@ struct Record {
     values: Vec<AuditValue>,
     upstream_time: Option<Duration>,
     streamed: bool,
+    /// Set when the request was forwarded in a degraded mode (NER timed out, rules only);
+    /// reported as the audit event's `error` code when there is no other error.
+    degraded: Option<&'static str>,
 }
+
+/// The audit code of requests forwarded masked by the rules only because NER timed out.
+pub const NER_RULES_ONLY_CODE: &str = "garim_ner_timeout_rules_only";
 
 fn new_request_id() -> String {
     use rand::RngCore;
@@ -331,6 +351,7 @@ impl Gateway {
             values: Vec::new(),
             upstream_time: None,
             streamed: false,
+            degraded: None,
         };
         let family = api::guess_family(&rest, req.headers());
         if route.mode == RouteMode::Passthrough {
@@ -528,11 +549,14 @@ impl Gateway {
         api::visit_texts(kind, &mut body, &mut |s: &mut String| texts.push(s.clone()))?;
 
         // Detect. Regex rules are microseconds per KB; large bodies go to the blocking pool
-        // so one huge prompt cannot stall the runtime's worker.
+        // so one huge prompt cannot stall the runtime's worker. With NER on, detection
+        // always runs there (the models block), under one deadline for the whole request.
         let total: usize = texts.iter().map(String::len).sum();
         // One engine for the whole request, even if a reload swaps in another meanwhile.
         let engine = self.engine.current();
-        let (texts, findings): (Vec<String>, Vec<Vec<Finding>>) = if total > 64 * 1024 {
+        let (texts, findings): (Vec<String>, Vec<Vec<Finding>>) = if engine.has_ner() {
+            self.detect_with_ner(engine, texts, rec).await?
+        } else if total > 64 * 1024 {
             tokio::task::spawn_blocking(move || {
                 let f = texts
                     .iter()
@@ -602,6 +626,58 @@ impl Gateway {
         );
         let up = self.upstream_request(&parts, route, rest, upstream_body)?;
         self.respond(up, kind, stream, mapping, rec).await
+    }
+
+    /// Detection with NER: on a blocking thread, all fields under one deadline
+    /// (`detect.ner.budget_ms` from now). A timeout or a full NER queue either refuses the
+    /// request ([`GatewayError::DetectionTimeout`]) or, with `on_timeout = "rules_only"`,
+    /// detects again with the rules only and marks the request degraded.
+    async fn detect_with_ner(
+        &self,
+        engine: Arc<detect::Engine>,
+        texts: Vec<String>,
+        rec: &mut Record,
+    ) -> Result<(Vec<String>, Vec<Vec<Finding>>), GatewayError> {
+        let ner = &self.config.detect.ner;
+        let started = Instant::now();
+        let deadline = started + ner.budget;
+        let (engine, texts, result) = tokio::task::spawn_blocking(move || {
+            let r = detect::ner::route::with_deadline(deadline, || {
+                texts
+                    .iter()
+                    .map(|t| engine.detect(t))
+                    .collect::<Result<Vec<_>, _>>()
+            });
+            (engine, texts, r)
+        })
+        .await
+        .map_err(|e| GatewayError::Internal(format!("detection task: {e}")))?;
+        self.metrics.ner_seconds(started.elapsed().as_secs_f64());
+        match result {
+            Ok(f) => Ok((texts, f)),
+            Err(DetectError::Timeout { .. } | DetectError::Unavailable { .. }) => {
+                self.metrics.ner_timeout(ner.on_timeout.as_str());
+                match ner.on_timeout {
+                    crate::config::NerOnTimeout::Reject => Err(GatewayError::DetectionTimeout),
+                    crate::config::NerOnTimeout::RulesOnly => {
+                        tracing::warn!(request_id = %rec.request_id, "NER timed out; forwarding masked by the rules only");
+                        rec.degraded = Some(NER_RULES_ONLY_CODE);
+                        let (texts, f) = tokio::task::spawn_blocking(move || {
+                            let rules = engine.rules_only();
+                            let f = texts
+                                .iter()
+                                .map(|t| rules.detect(t))
+                                .collect::<Result<Vec<_>, _>>();
+                            (texts, f)
+                        })
+                        .await
+                        .map_err(|e| GatewayError::Internal(format!("detection task: {e}")))?;
+                        Ok((texts, f?))
+                    }
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Sends the (masked) request and restores the response.
@@ -793,7 +869,7 @@ impl Sinks<'_> {
             values: rec.values.clone(),
             action: action.to_owned(),
             status,
-            error: error.map(str::to_owned),
+            error: error.or(rec.degraded).map(str::to_owned),
             latency_ms: total.as_secs_f64() * 1e3,
             upstream_ms: upstream.map(|u| u.as_secs_f64() * 1e3),
             unresolved,
@@ -828,9 +904,12 @@ pub enum StartError {
 
 impl Gateway {
     /// Builds every stage from the validated configuration.
+    /// The NER models (if enabled) are loaded here, once, before the gateway can listen.
     pub fn from_config(config: Arc<Config>) -> Result<Gateway, StartError> {
-        let engine =
-            detect::reload::EngineHandle::build(&config.detect).map_err(StartError::Config)?;
+        let ner = detect::ner::route::load(&config.detect.ner)
+            .map_err(|e| StartError::Config(e.to_string()))?;
+        let engine = detect::reload::EngineHandle::build_with(&config.detect, ner)
+            .map_err(StartError::Config)?;
         let vault = Arc::new(mask::MemoryVault::new(
             config.vault.ttl,
             config.vault.max_bytes,

@@ -155,6 +155,223 @@ pub struct DetectSettings {
     pub korean_names: KoreanNameSettings,
     /// In configuration order (a term in several deny lists is reported for the first).
     pub dictionaries: Vec<DictionarySettings>,
+    /// `[detect.ner]`. The models are loaded once at start (see `detect::ner::route::load`).
+    pub ner: NerSettings,
+}
+
+/// A language the NER router knows how to recognise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NerLanguage {
+    /// Korean: Hangul syllables and jamo.
+    Ko,
+    /// English (and other Latin-script text).
+    En,
+}
+
+impl NerLanguage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NerLanguage::Ko => "ko",
+            NerLanguage::En => "en",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<NerLanguage> {
+        match s {
+            "ko" => Some(NerLanguage::Ko),
+            "en" => Some(NerLanguage::En),
+            _ => None,
+        }
+    }
+}
+
+/// What a request gets when NER does not answer within its budget (or its queue is full).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NerOnTimeout {
+    /// Fail closed: 503 in the API's error shape, nothing forwarded.
+    Reject,
+    /// Forward masked by the rules only; counted and flagged in the audit event.
+    RulesOnly,
+}
+
+impl NerOnTimeout {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NerOnTimeout::Reject => "reject",
+            NerOnTimeout::RulesOnly => "rules_only",
+        }
+    }
+}
+
+/// Validated `[detect.ner]`.
+#[derive(Debug, Clone)]
+pub struct NerSettings {
+    pub enabled: bool,
+    /// The ONNX Runtime library; `None`: environment variables, then `.ort/lib`.
+    pub ort_dylib: Option<PathBuf>,
+    /// The NER time budget of one request (all its fields together).
+    pub budget: Duration,
+    pub on_timeout: NerOnTimeout,
+    pub workers: usize,
+    pub intra_threads: usize,
+    pub max_batch: usize,
+    pub queue: usize,
+    /// Checked only when `enabled`: at least one, each language served at most once.
+    pub models: Vec<NerModelSettings>,
+}
+
+impl Default for NerSettings {
+    /// NER off, with the default pool settings (what an empty `[detect.ner]` gives).
+    fn default() -> Self {
+        parse_ner(&raw::RawNer::default(), None).expect("the default NER settings are valid")
+    }
+}
+
+/// One `[[detect.ner.model]]`, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NerModelSettings {
+    /// The model directory, resolved against the config file's directory.
+    pub dir: PathBuf,
+    /// The languages it serves: the configured override, else the manifest's.
+    pub languages: Vec<NerLanguage>,
+}
+
+fn count(field: &str, v: usize) -> Result<usize, ConfigError> {
+    if v == 0 {
+        return Err(invalid(field, "must be greater than 0"));
+    }
+    Ok(v)
+}
+
+fn parse_ner(r: &raw::RawNer, base: Option<&Path>) -> Result<NerSettings, ConfigError> {
+    let resolve = |p: &str| -> PathBuf {
+        let p = PathBuf::from(p);
+        match base {
+            Some(b) if p.is_relative() => b.join(p),
+            _ => p,
+        }
+    };
+    let on_timeout = match r.on_timeout.as_str() {
+        "reject" => NerOnTimeout::Reject,
+        "rules_only" => NerOnTimeout::RulesOnly,
+        other => {
+            return Err(invalid(
+                "detect.ner.on_timeout",
+                format!("unknown value `{other}` (expected \"reject\" or \"rules_only\")"),
+            ))
+        }
+    };
+    let mut models: Vec<NerModelSettings> = Vec::with_capacity(r.model.len());
+    for (i, m) in r.model.iter().enumerate() {
+        let field = format!("detect.ner.model[{i}]");
+        let dir = resolve(&m.dir);
+        let configured = match &m.languages {
+            Some(ls) => {
+                let mut out = Vec::new();
+                for (j, l) in ls.iter().enumerate() {
+                    let lang = NerLanguage::parse(l).ok_or_else(|| {
+                        invalid(
+                            format!("{field}.languages[{j}]"),
+                            format!("unknown language `{l}` (expected \"ko\" or \"en\")"),
+                        )
+                    })?;
+                    if !out.contains(&lang) {
+                        out.push(lang);
+                    }
+                }
+                Some(out)
+            }
+            None => None,
+        };
+        if !r.enabled {
+            // Not loaded: keep what was written, check nothing on disk.
+            models.push(NerModelSettings {
+                dir,
+                languages: configured.unwrap_or_default(),
+            });
+            continue;
+        }
+        let manifest_path = dir.join("model.toml");
+        if !manifest_path.is_file() {
+            return Err(invalid(
+                format!("{field}.dir"),
+                format!(
+                    "`{}` is not a model directory (no model.toml in it)",
+                    dir.display()
+                ),
+            ));
+        }
+        let languages = match configured {
+            Some(l) => l,
+            None => {
+                let text = std::fs::read_to_string(&manifest_path).map_err(|e| {
+                    invalid(
+                        format!("{field}.dir"),
+                        format!("cannot read model.toml: {e}"),
+                    )
+                })?;
+                let manifest: crate::detect::ner::Manifest =
+                    toml::from_str(&text).map_err(|e| {
+                        invalid(
+                            format!("{field}.dir"),
+                            format!("`{}`: {e}", manifest_path.display()),
+                        )
+                    })?;
+                let mut out = Vec::new();
+                for l in &manifest.languages {
+                    match NerLanguage::parse(l) {
+                        Some(lang) if !out.contains(&lang) => out.push(lang),
+                        Some(_) => {}
+                        None => {
+                            return Err(invalid(
+                                format!("{field}.languages"),
+                                format!(
+                                    "the manifest names language `{l}`; garim routes only \
+                                     \"ko\" and \"en\": set `languages` here"
+                                ),
+                            ))
+                        }
+                    }
+                }
+                out
+            }
+        };
+        if languages.is_empty() {
+            return Err(invalid(
+                format!("{field}.languages"),
+                "the model serves no language (set `languages`, e.g. [\"en\"])",
+            ));
+        }
+        for lang in &languages {
+            if let Some(k) = models.iter().position(|o| o.languages.contains(lang)) {
+                return Err(invalid(
+                    format!("{field}.languages"),
+                    format!(
+                        "language `{}` is already served by detect.ner.model[{k}]",
+                        lang.as_str()
+                    ),
+                ));
+            }
+        }
+        models.push(NerModelSettings { dir, languages });
+    }
+    if r.enabled && models.is_empty() {
+        return Err(invalid(
+            "detect.ner.model",
+            "NER is enabled but no [[detect.ner.model]] is given",
+        ));
+    }
+    Ok(NerSettings {
+        enabled: r.enabled,
+        ort_dylib: r.ort_dylib.as_deref().map(resolve),
+        budget: ms("detect.ner.budget_ms", r.budget_ms)?,
+        on_timeout,
+        workers: count("detect.ner.workers", r.workers)?,
+        intra_threads: count("detect.ner.intra_threads", r.intra_threads)?,
+        max_batch: count("detect.ner.max_batch", r.max_batch)?,
+        queue: count("detect.ner.queue", r.queue)?,
+        models,
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -398,20 +615,38 @@ impl Config {
                     path: p.to_owned(),
                     source,
                 })?;
-                Config::from_toml_str(&text, &p.display().to_string())
+                let base = p.parent().unwrap_or(Path::new(""));
+                Config::from_toml_str_at(&text, &p.display().to_string(), Some(base))
             }
         }
     }
 
+    /// Parses and validates `text`; relative model paths are left relative (to the current
+    /// directory).
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        Config::from_toml_str_at(text, origin, None)
+    }
+
+    /// Like [`Config::from_toml_str`], resolving relative `detect.ner` paths against `base`
+    /// (the config file's directory).
+    pub fn from_toml_str_at(
+        text: &str,
+        origin: &str,
+        base: Option<&Path>,
+    ) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             origin: origin.to_owned(),
             message: e.to_string(),
         })?;
-        Config::from_raw(raw)
+        Config::from_raw_at(raw, base)
     }
 
     pub fn from_raw(raw: RawConfig) -> Result<Config, ConfigError> {
+        Config::from_raw_at(raw, None)
+    }
+
+    /// Validates `raw`; relative `detect.ner` paths are resolved against `base` when given.
+    pub fn from_raw_at(raw: RawConfig, base: Option<&Path>) -> Result<Config, ConfigError> {
         let s = &raw.server;
         let server = ServerSettings {
             listen: s.listen.parse().map_err(|e| {
@@ -526,6 +761,7 @@ impl Config {
             let parsed = parse_dictionary(i, r, &dictionaries)?;
             dictionaries.push(parsed);
         }
+        let ner = parse_ner(&d.ner, base)?;
         let v = &raw.vault;
         let vault = VaultSettings {
             ttl: Duration::from_secs(v.ttl_secs.max(1)),
@@ -562,6 +798,7 @@ impl Config {
                     min_score: k.min_score,
                 },
                 dictionaries,
+                ner,
             },
             vault,
             conversation_header,
@@ -778,6 +1015,132 @@ mod tests {
         assert!(
             e.contains("employees") && e.contains("employees.txt"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn ner_defaults_and_models() {
+        let d = Config::embedded_default().detect.ner;
+        assert!(!d.enabled);
+        assert_eq!(d.budget, Duration::from_millis(2000));
+        assert_eq!(d.on_timeout, NerOnTimeout::Reject);
+        assert_eq!(
+            (d.workers, d.intra_threads, d.max_batch, d.queue),
+            (1, 1, 8, 256)
+        );
+        assert!(d.models.is_empty() && d.ort_dylib.is_none());
+
+        // Languages come from the manifest unless overridden.
+        let c = Config::from_toml_str(
+            "[detect.ner]\nenabled = true\nbudget_ms = 50\non_timeout = \"rules_only\"\n\
+             [[detect.ner.model]]\ndir = \"models/test-tiny\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        let n = &c.detect.ner;
+        assert_eq!(n.on_timeout, NerOnTimeout::RulesOnly);
+        assert_eq!(n.budget, Duration::from_millis(50));
+        assert_eq!(
+            n.models,
+            vec![NerModelSettings {
+                dir: PathBuf::from("models/test-tiny"),
+                languages: vec![NerLanguage::En],
+            }]
+        );
+        let c = Config::from_toml_str(
+            "[detect.ner]\nenabled = true\n\
+             [[detect.ner.model]]\ndir = \"models/test-tiny\"\nlanguages = [\"ko\"]\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(c.detect.ner.models[0].languages, vec![NerLanguage::Ko]);
+
+        // Relative paths resolve against the config file's directory.
+        let tmp = tempfile::tempdir().unwrap();
+        let mdir = tmp.path().join("m");
+        std::fs::create_dir(&mdir).unwrap();
+        std::fs::copy("models/test-tiny/model.toml", mdir.join("model.toml")).unwrap();
+        let file = tmp.path().join("garim.toml");
+        std::fs::write(
+            &file,
+            "[detect.ner]\nenabled = true\nort_dylib = \"lib/ort.so\"\n\
+             [[detect.ner.model]]\ndir = \"m\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&file)).unwrap();
+        assert_eq!(c.detect.ner.models[0].dir, mdir);
+        assert_eq!(
+            c.detect.ner.ort_dylib.as_deref(),
+            Some(tmp.path().join("lib/ort.so").as_path())
+        );
+
+        // Disabled: models are not checked on disk (the lead can list them before they land).
+        let c = Config::from_toml_str(
+            "[detect.ner]\nenabled = false\n[[detect.ner.model]]\ndir = \"/nonexistent/m\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert!(!c.detect.ner.enabled);
+    }
+
+    #[test]
+    fn ner_errors_name_the_field() {
+        let tiny = "[[detect.ner.model]]\ndir = \"models/test-tiny\"\n";
+        let cases = [
+            ("[detect.ner]\nenable = true".to_owned(), "enable"),
+            ("[detect.ner]\nbudget_ms = 0".to_owned(), "detect.ner.budget_ms"),
+            ("[detect.ner]\nworkers = 0".to_owned(), "detect.ner.workers"),
+            ("[detect.ner]\nintra_threads = 0".to_owned(), "detect.ner.intra_threads"),
+            ("[detect.ner]\nmax_batch = 0".to_owned(), "detect.ner.max_batch"),
+            ("[detect.ner]\nqueue = 0".to_owned(), "detect.ner.queue"),
+            (
+                "[detect.ner]\non_timeout = \"ignore\"".to_owned(),
+                "detect.ner.on_timeout",
+            ),
+            ("[detect.ner]\nenabled = true".to_owned(), "detect.ner.model"),
+            (
+                "[detect.ner]\nenabled = true\n[[detect.ner.model]]\ndir = \"/nonexistent/garim-model\"".to_owned(),
+                "detect.ner.model[0].dir",
+            ),
+            (
+                "[detect.ner]\nenabled = true\n[[detect.ner.model]]\ndir = \"models\"".to_owned(),
+                "detect.ner.model[0].dir",
+            ),
+            (
+                format!("[detect.ner]\nenabled = true\n{tiny}languages = [\"ja\"]"),
+                "detect.ner.model[0].languages[0]",
+            ),
+            (
+                format!("[detect.ner]\nenabled = true\n{tiny}{tiny}"),
+                "detect.ner.model[1].languages",
+            ),
+            (
+                format!("[detect.ner]\nenabled = true\n{tiny}languages = []"),
+                "detect.ner.model[0].languages",
+            ),
+            (
+                "[[detect.ner.model]]\ndir = \"m\"\nlang = [\"en\"]".to_owned(),
+                "lang",
+            ),
+        ];
+        for (text, field) in cases {
+            let e = Config::from_toml_str(&text, "t.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(field), "{text:?}: {e}");
+        }
+        // Two models may split the languages between them.
+        let ok = format!(
+            "[detect.ner]\nenabled = true\n{tiny}languages = [\"en\"]\n{tiny}languages = [\"ko\"]"
+        );
+        assert_eq!(
+            Config::from_toml_str(&ok, "t.toml")
+                .unwrap()
+                .detect
+                .ner
+                .models
+                .len(),
+            2
         );
     }
 

@@ -99,6 +99,8 @@ pub struct RawDetect {
     pub korean_names: RawKoreanNames,
     /// `[[detect.dictionary]]`: deny and allow term lists.
     pub dictionary: Vec<RawDictionary>,
+    /// `[detect.ner]`: NER models on ONNX Runtime (off by default).
+    pub ner: RawNer,
 }
 
 impl Default for RawDetect {
@@ -110,8 +112,55 @@ impl Default for RawDetect {
             thresholds: BTreeMap::new(),
             korean_names: RawKoreanNames::default(),
             dictionary: Vec::new(),
+            ner: RawNer::default(),
         }
     }
+}
+
+/// `[detect.ner]`: the NER models and their worker pools.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawNer {
+    pub enabled: bool,
+    /// Path of `libonnxruntime.so.1.31.1`; else `GARIM_ORT_DYLIB`, `ORT_DYLIB_PATH`, `.ort/lib`.
+    pub ort_dylib: Option<String>,
+    /// Time budget of NER for one request, in milliseconds.
+    pub budget_ms: u64,
+    /// "reject" (503, nothing forwarded) or "rules_only" (forward masked by the rules).
+    pub on_timeout: String,
+    pub workers: usize,
+    pub intra_threads: usize,
+    pub max_batch: usize,
+    pub queue: usize,
+    /// `[[detect.ner.model]]`.
+    pub model: Vec<RawNerModel>,
+}
+
+impl Default for RawNer {
+    fn default() -> Self {
+        RawNer {
+            enabled: false,
+            ort_dylib: None,
+            budget_ms: 2000,
+            on_timeout: "reject".into(),
+            workers: 1,
+            intra_threads: 1,
+            max_batch: 8,
+            queue: 256,
+            model: Vec::new(),
+        }
+    }
+}
+
+/// One `[[detect.ner.model]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNerModel {
+    /// The model directory (with `model.toml`); relative to the config file's directory.
+    pub dir: String,
+    /// Overrides the manifest's `languages` ("ko", "en").
+    #[serde(default)]
+    pub languages: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

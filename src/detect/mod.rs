@@ -234,6 +234,10 @@ pub struct Engine {
     thresholds: Vec<(Label, f32)>,
     default_threshold: f32,
     normalize: bool,
+    /// The NER router among `detectors`, when NER is on (shared with reloaded engines).
+    ner: Option<Arc<ner::NerRouter>>,
+    /// The same engine without NER: the `rules_only` fallback. `Some` iff `ner` is.
+    rules_only: Option<Arc<Engine>>,
 }
 
 impl fmt::Debug for Engine {
@@ -245,6 +249,7 @@ impl fmt::Debug for Engine {
             )
             .field("thresholds", &self.thresholds)
             .field("normalize", &self.normalize)
+            .field("ner", &self.ner.is_some())
             .finish()
     }
 }
@@ -257,18 +262,43 @@ impl Engine {
             thresholds: Vec::new(),
             default_threshold: 0.0,
             normalize: true,
+            ner: None,
+            rules_only: None,
         }
+    }
+
+    /// Whether this engine runs NER models. Such an engine blocks on the NER pools: call
+    /// [`Engine::detect`] from a blocking thread, never on the async runtime.
+    pub fn has_ner(&self) -> bool {
+        self.ner.is_some()
+    }
+
+    /// The NER router, when NER is on.
+    pub fn ner(&self) -> Option<&Arc<ner::NerRouter>> {
+        self.ner.as_ref()
+    }
+
+    /// This engine without its NER detector (itself when it has none): what
+    /// `on_timeout = "rules_only"` falls back to.
+    pub fn rules_only(&self) -> &Engine {
+        self.rules_only.as_deref().unwrap_or(self)
     }
 
     pub fn with_thresholds(mut self, default: f32, per_label: Vec<(Label, f32)>) -> Self {
         self.default_threshold = default;
-        self.thresholds = per_label;
+        self.thresholds = per_label.clone();
+        if let Some(r) = &mut self.rules_only {
+            *r = Arc::new((**r).clone().with_thresholds(default, per_label));
+        }
         self
     }
 
     /// Turns normalisation on (the default) or off (detectors see the raw text).
     pub fn with_normalization(mut self, on: bool) -> Self {
         self.normalize = on;
+        if let Some(r) = &mut self.rules_only {
+            *r = Arc::new((**r).clone().with_normalization(on));
+        }
         self
     }
 
@@ -392,8 +422,21 @@ pub fn byte_to_char_offsets(text: &str, byte_offsets: &[usize]) -> Vec<usize> {
 /// and/or files), the deny dictionaries, the Korean name detector, with the configured score
 /// thresholds. When allow lists are configured, every detector runs inside a
 /// [`dictionary::AllowFilter`], so allow-listed spans are exempt whatever found them.
+///
+/// This engine has no NER: use [`build_engine_with`] and the router [`ner::route::load`]
+/// made at start.
 pub fn build_engine(
     settings: &crate::config::DetectSettings,
+) -> Result<Engine, dictionary::BuildError> {
+    build_engine_with(settings, None)
+}
+
+/// [`build_engine`] plus, when `ner` is given, the NER router (already loaded: models are
+/// loaded once, at start; a reload passes the same `Arc`). The allow lists apply to NER
+/// findings too. The engine keeps a rules-only twin ([`Engine::rules_only`]).
+pub fn build_engine_with(
+    settings: &crate::config::DetectSettings,
+    ner: Option<Arc<ner::NerRouter>>,
 ) -> Result<Engine, dictionary::BuildError> {
     use crate::config::DictionaryKind;
     let rules = regex::RegexDetector::from_files(&settings.rule_files, settings.builtin_rules)?;
@@ -426,13 +469,23 @@ pub fn build_engine(
             settings.korean_names.min_score,
         )));
     }
-    if let Some(a) = allow {
-        detectors = vec![Arc::new(dictionary::AllowFilter::new(
-            detectors,
-            Arc::new(a),
-        ))];
-    }
-    Ok(Engine::new(detectors).with_thresholds(settings.min_score, settings.thresholds.clone()))
+    let allow = allow.map(Arc::new);
+    let wrap = |detectors: Vec<Arc<dyn Detector>>| -> Vec<Arc<dyn Detector>> {
+        match &allow {
+            Some(a) => vec![Arc::new(dictionary::AllowFilter::new(detectors, a.clone()))],
+            None => detectors,
+        }
+    };
+    let thresholds = |e: Engine| e.with_thresholds(settings.min_score, settings.thresholds.clone());
+    let rules = thresholds(Engine::new(wrap(detectors.clone())));
+    let Some(router) = ner else {
+        return Ok(rules);
+    };
+    detectors.push(router.clone());
+    let mut engine = thresholds(Engine::new(wrap(detectors)));
+    engine.ner = Some(router);
+    engine.rules_only = Some(Arc::new(rules));
+    Ok(engine)
 }
 
 #[cfg(test)]

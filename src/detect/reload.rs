@@ -16,7 +16,9 @@
 //! loader's message, which names the file, the rule and the problem, and the engine in force
 //! stays. Every attempt counts in `garim_rule_reloads_total{result="ok"|"error"}`.
 //!
-//! Limits: the built-in packs are embedded in the binary, so a reload re-reads them as they
+//! Limits: NER models are loaded once at start and are not reloaded: a rebuilt engine
+//! shares the NER pools of the engine in force; changing a model needs a restart. The
+//! built-in packs are embedded in the binary, so a reload re-reads them as they
 //! were built; changing them needs a new binary. Only the files listed in the configuration
 //! at start are watched: changing `detect` settings in the config file itself needs a
 //! restart. A file written in place may be read half-written; the build then fails, and the
@@ -98,8 +100,16 @@ impl EngineHandle {
     /// Builds the engine `settings` ask for and remembers the watched files' stamps (taken
     /// before reading them, so a change during the build is seen by the next poll).
     pub fn build(settings: &DetectSettings) -> Result<EngineHandle, String> {
+        EngineHandle::build_with(settings, None)
+    }
+
+    /// [`EngineHandle::build`] with the NER router loaded at start; every reload reuses it.
+    pub fn build_with(
+        settings: &DetectSettings,
+        ner: Option<Arc<super::ner::NerRouter>>,
+    ) -> Result<EngineHandle, String> {
         let stamps = Stamps::take(&watched_paths(settings));
-        let engine = super::build_engine(settings).map_err(|e| e.to_string())?;
+        let engine = super::build_engine_with(settings, ner).map_err(|e| e.to_string())?;
         let h = EngineHandle::new(engine);
         *h.seen.lock().unwrap_or_else(|e| e.into_inner()) = stamps;
         Ok(h)
@@ -169,10 +179,12 @@ pub async fn reload(
     why: &'static str,
 ) -> Result<(u64, Duration), ReloadError> {
     let settings = settings.clone();
+    // The NER models are not reloaded: the new engine shares the pools of the one in force.
+    let ner = handle.current().ner().cloned();
     let started = Instant::now();
     let built = tokio::task::spawn_blocking(move || {
         let stamps = Stamps::take(&watched_paths(&settings));
-        let engine = super::build_engine(&settings).map_err(|e| e.to_string());
+        let engine = super::build_engine_with(&settings, ner).map_err(|e| e.to_string());
         (stamps, engine)
     })
     .await;
@@ -280,6 +292,7 @@ mod tests {
                 min_score: 0.0,
             },
             dictionaries: Vec::new(),
+            ner: crate::config::NerSettings::default(),
         }
     }
 

@@ -35,6 +35,11 @@ const OVERHEAD_BUCKETS: [f64; 20] = [
 ];
 
 /// Buckets for upstream latency: 10ms to 5 minutes (LLM answers are slow).
+/// Seconds of detection with NER models: milliseconds to a few seconds (budgets).
+const NER_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0,
+];
+
 const UPSTREAM_BUCKETS: [f64; 16] = [
     0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 180.0, 300.0,
 ];
@@ -113,6 +118,13 @@ struct Inner {
     blocked: Family<BlockedLabels, Counter>,
     in_flight: Gauge,
     rule_reloads: Family<ResultLabels, Counter>,
+    ner_timeouts: Family<ActionLabels, Counter>,
+    ner_seconds: Histogram,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabels {
+    action: &'static str,
 }
 
 /// The gateway's metrics. Cheap to clone: clones share the same series.
@@ -205,8 +217,23 @@ impl Metrics {
             "Attempts to reload the detection rules, by result (ok or error)",
             rule_reloads.clone(),
         );
+        let ner_timeouts = Family::<ActionLabels, Counter>::default();
+        registry.register(
+            "garim_ner_timeouts",
+            "Requests whose NER detection timed out or found its queue full, by action taken \
+             (reject or rules_only)",
+            ner_timeouts.clone(),
+        );
+        let ner_seconds = Histogram::new(NER_BUCKETS);
+        registry.register(
+            "garim_ner_detection_seconds",
+            "Time to detect one request's texts with NER on (rules and all models together)",
+            ner_seconds.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
+                ner_timeouts,
+                ner_seconds,
                 registry,
                 requests,
                 findings,
@@ -304,6 +331,20 @@ impl Metrics {
                 result: if ok { "ok" } else { "error" },
             })
             .inc();
+    }
+
+    /// Counts a request whose NER did not answer in time: `garim_ner_timeouts_total{action}`,
+    /// `action` being `reject` or `rules_only`.
+    pub fn ner_timeout(&self, action: &'static str) {
+        self.inner
+            .ner_timeouts
+            .get_or_create(&ActionLabels { action })
+            .inc();
+    }
+
+    /// Observes one request's detection time with NER: `garim_ner_detection_seconds`.
+    pub fn ner_seconds(&self, secs: f64) {
+        self.inner.ner_seconds.observe(secs);
     }
 
     /// Marks a request in flight until the returned guard is dropped.

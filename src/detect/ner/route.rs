@@ -1,0 +1,409 @@
+//! The NER language router: one [`Detector`] in front of the per-language NER pools.
+//!
+//! What: [`NerRouter`] cuts a text into segments ([`segments`]: at newlines and at sentence
+//! ends, i.e. `.`, `!`, `?` (and their full-width forms, `。`) followed by white space or the
+//! end), gives each segment a language by its letters ([`classify`]: Hangul syllables and
+//! jamo against Latin letters, the majority wins, a tie goes to Korean; a segment with
+//! neither is skipped), joins neighbouring segments of one language into runs ([`runs`]:
+//! skipped segments between two segments of a language do not break their run, so a model
+//! sees context), sends each run to the pool serving that language and re-bases the
+//! findings' offsets onto the whole text. Runs in a language no model serves are skipped.
+//! [`load`] builds the pools from the configuration, once, at start.
+//!
+//! Time: a call waits for the NER pools until a deadline: the one set for the thread by
+//! [`with_deadline`] (the pipeline sets one per request, so all its fields share one budget),
+//! else `budget` from now. Past it, [`DetectError::Timeout`]; a full queue is
+//! [`DetectError::Unavailable`].
+//!
+//! Why: Korean and English models are separate; a mixed text must reach both, each part the
+//! right one, with enough context around it.
+//!
+//! Limits: runs of one text are sent one after another (the pools batch across concurrent
+//! requests, not within one text). Languages other than Korean and English are not routed.
+//! Model changes need a restart: the rule hot reload keeps the pools loaded at start.
+
+use std::cell::Cell;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::model::{ModelError, TokenClassifier};
+use super::pool::{NerPool, PoolConfig};
+use crate::config::{NerLanguage, NerSettings};
+use crate::detect::{DetectError, Detector, Finding, Priority};
+
+thread_local! {
+    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Runs `f` with `deadline` as the NER deadline of this thread: every [`NerRouter`] call made
+/// by `f` on this thread waits for its models at most until then. The previous deadline is
+/// restored afterwards (also if `f` panics).
+pub fn with_deadline<R>(deadline: Instant, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<Instant>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            DEADLINE.with(|d| d.set(self.0));
+        }
+    }
+    let _restore = Restore(DEADLINE.with(|d| d.replace(Some(deadline))));
+    f()
+}
+
+fn current_deadline() -> Option<Instant> {
+    DEADLINE.with(Cell::get)
+}
+
+/// Which script a character counts for.
+fn script(c: char) -> Option<NerLanguage> {
+    match c as u32 {
+        0xAC00..=0xD7A3 // Hangul syllables
+        | 0x1100..=0x11FF // jamo
+        | 0x3130..=0x318F // compatibility jamo
+        | 0xA960..=0xA97F // jamo extended A
+        | 0xD7B0..=0xD7FF // jamo extended B
+        | 0xFFA0..=0xFFDC => Some(NerLanguage::Ko), // half-width jamo
+        _ if c.is_ascii_alphabetic() => Some(NerLanguage::En),
+        // Latin-1 supplement and Latin extended letters (é, ß, ł, ...).
+        0x00C0..=0x024F if c.is_alphabetic() => Some(NerLanguage::En),
+        _ => None,
+    }
+}
+
+/// The language of `segment` by its letters; `None` when it has no Hangul or Latin letter.
+pub fn classify(segment: &str) -> Option<NerLanguage> {
+    let (mut ko, mut en) = (0usize, 0usize);
+    for c in segment.chars() {
+        match script(c) {
+            Some(NerLanguage::Ko) => ko += 1,
+            Some(NerLanguage::En) => en += 1,
+            None => {}
+        }
+    }
+    match (ko, en) {
+        (0, 0) => None,
+        (k, e) if k >= e => Some(NerLanguage::Ko),
+        _ => Some(NerLanguage::En),
+    }
+}
+
+fn ends_sentence(c: char) -> bool {
+    matches!(c, '.' | '!' | '?' | '。' | '！' | '？' | '．')
+}
+
+/// The segments of `text` as byte ranges that cover it, in order, with no gaps: a segment
+/// ends after a newline, or after a run of sentence-end marks followed by white space (the
+/// white space up to the next non-space character stays in the segment), or at the end.
+pub fn segments(text: &str) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut it = text.char_indices().peekable();
+    while let Some((i, c)) = it.next() {
+        let mut cut = None;
+        if c == '\n' {
+            cut = Some(i + 1);
+        } else if ends_sentence(c) {
+            // Take further marks ("?!", "...").
+            let mut end = i + c.len_utf8();
+            while let Some(&(j, d)) = it.peek() {
+                if ends_sentence(d) {
+                    end = j + d.len_utf8();
+                    it.next();
+                } else {
+                    break;
+                }
+            }
+            match it.peek() {
+                None => cut = Some(end),
+                Some(&(_, d)) if d.is_whitespace() => {
+                    // Keep the spaces (and a newline) with this sentence.
+                    while let Some(&(j, d)) = it.peek() {
+                        if d.is_whitespace() {
+                            end = j + d.len_utf8();
+                            it.next();
+                            if d == '\n' {
+                                break;
+                            }
+                        } else {
+                            break;
+                        }
+                    }
+                    cut = Some(end);
+                }
+                Some(_) => {} // "3.14", "example.com": not a sentence end
+            }
+        }
+        if let Some(end) = cut {
+            if end > start {
+                out.push(start..end);
+            }
+            start = end;
+        }
+    }
+    if start < text.len() {
+        out.push(start..text.len());
+    }
+    out
+}
+
+/// The runs of `text`: maximal stretches of segments of one language (segments without
+/// letters in between do not break a run), as byte ranges with their language, in order.
+/// A run starts at its first classified segment and ends with its last; segments without
+/// letters before the first or after the last classified segment belong to no run.
+pub fn runs(text: &str) -> Vec<(Range<usize>, NerLanguage)> {
+    let mut out: Vec<(Range<usize>, NerLanguage)> = Vec::new();
+    for seg in segments(text) {
+        let Some(lang) = classify(&text[seg.clone()]) else {
+            continue;
+        };
+        match out.last_mut() {
+            Some((r, l)) if *l == lang => r.end = seg.end,
+            _ => out.push((seg, lang)),
+        }
+    }
+    out
+}
+
+/// A [`Detector`] sending each language run of a text to that language's NER pool.
+pub struct NerRouter {
+    /// Pools and the languages each serves (each language at most once).
+    pools: Vec<(Vec<NerLanguage>, Arc<NerPool>)>,
+    budget: Duration,
+}
+
+impl std::fmt::Debug for NerRouter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NerRouter")
+            .field("pools", &self.pools)
+            .field("budget", &self.budget)
+            .finish()
+    }
+}
+
+impl NerRouter {
+    /// A router over `pools`; `budget` is the wait per call when the thread has no deadline
+    /// ([`with_deadline`]). A language listed for several pools goes to the first.
+    pub fn new(pools: Vec<(Vec<NerLanguage>, Arc<NerPool>)>, budget: Duration) -> NerRouter {
+        NerRouter { pools, budget }
+    }
+
+    /// The pool serving `lang`, if any.
+    pub fn pool_for(&self, lang: NerLanguage) -> Option<&Arc<NerPool>> {
+        self.pools
+            .iter()
+            .find(|(ls, _)| ls.contains(&lang))
+            .map(|(_, p)| p)
+    }
+
+    /// The pools and their languages.
+    pub fn pools(&self) -> &[(Vec<NerLanguage>, Arc<NerPool>)] {
+        &self.pools
+    }
+
+    /// The findings of the NER models in `text`, waiting for them until `deadline`.
+    pub fn detect_until(
+        &self,
+        text: &str,
+        deadline: Instant,
+        out: &mut Vec<Finding>,
+    ) -> Result<(), DetectError> {
+        for (range, lang) in runs(text) {
+            let Some(pool) = self.pool_for(lang) else {
+                continue;
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(DetectError::Timeout {
+                    detector: pool.name().to_owned(),
+                });
+            }
+            let base = range.start;
+            for mut f in pool.detect_within(&text[range], left)? {
+                f.start += base;
+                f.end += base;
+                out.push(f);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Detector for NerRouter {
+    fn name(&self) -> &str {
+        "ner"
+    }
+
+    fn detect(&self, text: &str, out: &mut Vec<Finding>) -> Result<(), DetectError> {
+        let deadline = current_deadline().unwrap_or_else(|| Instant::now() + self.budget);
+        self.detect_until(text, deadline, out)
+    }
+
+    fn priority(&self, _: &Finding) -> Priority {
+        Priority::Ner
+    }
+}
+
+/// Why the NER models could not be loaded. Every variant is a startup failure.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(
+        "NER model `{dir}`: {source} (or set detect.ner.ort_dylib / GARIM_ORT_DYLIB to \
+         libonnxruntime.so.{version})",
+        version = super::runtime::ORT_VERSION
+    )]
+    Runtime {
+        dir: std::path::PathBuf,
+        source: ModelError,
+    },
+    #[error("NER model `{dir}`: {source}")]
+    Model {
+        dir: std::path::PathBuf,
+        source: ModelError,
+    },
+}
+
+impl LoadError {
+    /// Loading happens at start, before any request: the service cannot run.
+    pub fn status(&self) -> http::StatusCode {
+        http::StatusCode::SERVICE_UNAVAILABLE
+    }
+
+    pub fn fault(&self) -> &'static str {
+        "internal"
+    }
+}
+
+/// Loads every configured model and starts its pool; `None` when NER is off. Call once at
+/// start: the router is shared (Arc) by every engine built afterwards, reloads included.
+pub fn load(settings: &NerSettings) -> Result<Option<Arc<NerRouter>>, LoadError> {
+    if !settings.enabled {
+        return Ok(None);
+    }
+    let cfg = PoolConfig {
+        workers: settings.workers,
+        intra_threads: settings.intra_threads,
+        max_batch: settings.max_batch,
+        queue: settings.queue,
+        budget: settings.budget,
+    };
+    let mut pools = Vec::with_capacity(settings.models.len());
+    for m in &settings.models {
+        let wrap = |source: ModelError| match source {
+            ModelError::Runtime(_) => LoadError::Runtime {
+                dir: m.dir.clone(),
+                source,
+            },
+            _ => LoadError::Model {
+                dir: m.dir.clone(),
+                source,
+            },
+        };
+        let model = TokenClassifier::load(&m.dir, settings.ort_dylib.as_deref()).map_err(wrap)?;
+        let pool = NerPool::new(Arc::new(model), &cfg).map_err(wrap)?;
+        pools.push((m.languages.clone(), Arc::new(pool)));
+    }
+    Ok(Some(Arc::new(NerRouter::new(pools, settings.budget))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use NerLanguage::{En, Ko};
+
+    fn seg_texts(t: &str) -> Vec<&str> {
+        segments(t).into_iter().map(|r| &t[r]).collect()
+    }
+
+    fn run_texts(t: &str) -> Vec<(&str, NerLanguage)> {
+        runs(t).into_iter().map(|(r, l)| (&t[r], l)).collect()
+    }
+
+    #[test]
+    fn segments_cover_the_text_without_gaps() {
+        for t in [
+            "",
+            "one",
+            "a. b",
+            "김민준 씨는 서울에 산다. John lives in Boston!\n\n  Next?! yes...",
+            "ends with newline\n",
+            "3.14 and example.com are not ends. 끝。다음",
+        ] {
+            let segs = segments(t);
+            let mut at = 0;
+            for r in &segs {
+                assert_eq!(r.start, at, "{t:?}: {segs:?}");
+                assert!(r.end > r.start, "{t:?}: {segs:?}");
+                at = r.end;
+            }
+            assert_eq!(at, t.len(), "{t:?}: {segs:?}");
+        }
+    }
+
+    #[test]
+    fn segments_split_at_newlines_and_sentence_ends() {
+        assert_eq!(
+            seg_texts("Hello there. How are you?! Fine\nnext line"),
+            vec!["Hello there. ", "How are you?! ", "Fine\n", "next line"]
+        );
+        // No split inside numbers, domains or before a non-space.
+        assert_eq!(
+            seg_texts("Pi is 3.14 at example.com. Done"),
+            vec!["Pi is 3.14 at example.com. ", "Done"]
+        );
+        // Full-width / CJK marks.
+        assert_eq!(
+            seg_texts("안녕하세요。 반갑습니다"),
+            vec!["안녕하세요。 ", "반갑습니다"]
+        );
+        // A sentence end followed by a newline keeps the newline, then splits.
+        assert_eq!(seg_texts("One.\nTwo."), vec!["One.\n", "Two."]);
+    }
+
+    #[test]
+    fn classify_by_majority_of_letters() {
+        assert_eq!(classify("김민준 씨는 서울에 산다."), Some(Ko));
+        assert_eq!(classify("John lives in Boston."), Some(En));
+        // Mixed: the majority wins.
+        assert_eq!(classify("Samsung 본사는 수원에 있다"), Some(Ko));
+        assert_eq!(classify("Meet 민준 at the Gangnam office"), Some(En));
+        // Jamo count as Hangul; accented Latin letters as Latin.
+        assert_eq!(classify("ㅋㅋㅋ ok"), Some(Ko));
+        assert_eq!(classify("Café Zoë"), Some(En));
+        // No letters of either script.
+        assert_eq!(classify("010-1234-5678, 42 !"), None);
+        assert_eq!(classify("東京 Москва"), None);
+        assert_eq!(classify(""), None);
+        // A tie goes to Korean.
+        assert_eq!(classify("ab 가나"), Some(Ko));
+    }
+
+    #[test]
+    fn runs_join_same_language_and_skip_letterless_segments() {
+        let t = "김민준 씨는 서울에 산다. 그는 의사다.\nJohn lives in Boston. 12345.\nHe is a doctor. 끝.";
+        assert_eq!(
+            run_texts(t),
+            vec![
+                ("김민준 씨는 서울에 산다. 그는 의사다.\n", Ko),
+                ("John lives in Boston. 12345.\nHe is a doctor. ", En),
+                ("끝.", Ko),
+            ]
+        );
+        // Leading and trailing letterless segments belong to no run.
+        assert_eq!(run_texts("123.\nHello.\n456"), vec![("Hello.\n", En)]);
+        assert!(runs("010-1234-5678\n!!!").is_empty());
+    }
+
+    #[test]
+    fn deadline_is_scoped_and_restored() {
+        assert_eq!(current_deadline(), None);
+        let d = Instant::now() + Duration::from_secs(5);
+        let inner = with_deadline(d, || {
+            let e = Instant::now() + Duration::from_secs(1);
+            let nested = with_deadline(e, current_deadline);
+            assert_eq!(nested, Some(e));
+            current_deadline()
+        });
+        assert_eq!(inner, Some(d));
+        assert_eq!(current_deadline(), None);
+    }
+}
