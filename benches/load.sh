@@ -3,6 +3,11 @@
 # against a direct call to the same upstream in the same run (the baseline).
 #
 #   benches/load.sh [RATE] [REQUESTS]      (defaults: 1000 requests/s, 50000 requests)
+#   NER=off benches/load.sh ...            (the rules only: [detect.ner] enabled = false)
+#
+# With the embedded default the NER models run on every request: a 2 KB request costs a few
+# ms of CPU per core, so this 2-core machine sustains on the order of a hundred such requests
+# per second; beyond, requests queue and then fail closed (503). Pick RATE accordingly.
 #
 # Needs `oha` (cargo install oha --locked; the script installs it if missing). Starts the
 # benchmark upstream (benches/mock_upstream.rs) and garim on loopback ports picked by the
@@ -38,7 +43,13 @@ wait_line() { # file -> address from "listening on ADDR"
 
 GARIM_MOCK_LISTEN=127.0.0.1:0 "$MOCK" >"$work/mock.out" 2>&1 & pids+=($!)
 UP=$(wait_line "$work/mock.out")
-"$GARIM" serve --listen 127.0.0.1:0 --route "/openai=http://$UP" --audit "$work/audit.jsonl" \
+cfg=()
+if [ "${NER:-on}" = off ]; then
+  printf '[detect.ner]\nenabled = false\n' >"$work/garim.toml"
+  cfg=(--config "$work/garim.toml")
+fi
+export GARIM_ORT_DYLIB=${GARIM_ORT_DYLIB:-$(scripts/install-onnxruntime.sh | tail -n1)}
+"$GARIM" serve "${cfg[@]}" --listen 127.0.0.1:0 --route "/openai=http://$UP" --audit "$work/audit.jsonl" \
   >"$work/garim.out" 2>"$work/garim.err" & GPID=$!; pids+=($GPID)
 GW=$(wait_line "$work/garim.out")
 

@@ -243,6 +243,41 @@ fn count(field: &str, v: usize) -> Result<usize, ConfigError> {
     Ok(v)
 }
 
+/// The models the embedded default runs (directories under the shipped models directory).
+pub const SHIPPED_MODELS: [&str; 2] = ["ko-ner", "en-ner"];
+
+/// Names the directory holding the shipped models, overriding the search.
+pub const MODELS_DIR_ENV: &str = "GARIM_MODELS_DIR";
+
+/// Where the shipped models are: `$GARIM_MODELS_DIR`; else `models/` in the current
+/// directory; else `models/` next to the binary or two levels up (a cargo `target/<profile>/`
+/// build of this repository); else `models` (relative: the error then names it).
+pub fn shipped_models_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os(MODELS_DIR_ENV).filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    let has_models = |d: &Path| {
+        SHIPPED_MODELS
+            .iter()
+            .all(|m| d.join(m).join("model.toml").is_file())
+    };
+    let cwd = PathBuf::from("models");
+    if has_models(&cwd) {
+        return cwd;
+    }
+    if let Some(exe_dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
+        for up in [exe_dir.join("models"), exe_dir.join("../../models")] {
+            if has_models(&up) {
+                return up;
+            }
+        }
+    }
+    cwd
+}
+
 fn parse_ner(r: &raw::RawNer, base: Option<&Path>) -> Result<NerSettings, ConfigError> {
     let resolve = |p: &str| -> PathBuf {
         let p = PathBuf::from(p);
@@ -261,11 +296,34 @@ fn parse_ner(r: &raw::RawNer, base: Option<&Path>) -> Result<NerSettings, Config
             ))
         }
     };
-    let mut models: Vec<NerModelSettings> = Vec::with_capacity(r.model.len());
-    for (i, m) in r.model.iter().enumerate() {
-        let field = format!("detect.ner.model[{i}]");
-        let dir = resolve(&m.dir);
-        let configured = match &m.languages {
+    // No [[detect.ner.model]]: the models shipped in models/ (found by `shipped_models_dir`).
+    let entries: Vec<(String, PathBuf, Option<&Vec<String>>)> = if r.model.is_empty() {
+        if !r.enabled {
+            Vec::new()
+        } else {
+            let root = shipped_models_dir();
+            SHIPPED_MODELS
+                .iter()
+                .map(|m| ("detect.ner.model".to_owned(), root.join(m), None))
+                .collect()
+        }
+    } else {
+        r.model
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                (
+                    format!("detect.ner.model[{i}]"),
+                    resolve(&m.dir),
+                    m.languages.as_ref(),
+                )
+            })
+            .collect()
+    };
+    let mut models: Vec<NerModelSettings> = Vec::with_capacity(entries.len());
+    for (field, dir, languages) in entries {
+        let shipped = r.model.is_empty();
+        let configured = match languages {
             Some(ls) => {
                 let mut out = Vec::new();
                 for (j, l) in ls.iter().enumerate() {
@@ -292,6 +350,19 @@ fn parse_ner(r: &raw::RawNer, base: Option<&Path>) -> Result<NerSettings, Config
             continue;
         }
         let manifest_path = dir.join("model.toml");
+        if !manifest_path.is_file() && shipped {
+            return Err(invalid(
+                field,
+                format!(
+                    "the shipped NER model `{}` was not found (no model.toml in it): run garim \
+                     from the repository root, set {MODELS_DIR_ENV} to the directory holding \
+                     {}, list the models with [[detect.ner.model]], or set \
+                     detect.ner.enabled = false",
+                    dir.display(),
+                    SHIPPED_MODELS.join(" and "),
+                ),
+            ));
+        }
         if !manifest_path.is_file() {
             return Err(invalid(
                 format!("{field}.dir"),
@@ -1021,14 +1092,34 @@ mod tests {
     #[test]
     fn ner_defaults_and_models() {
         let d = Config::embedded_default().detect.ner;
-        assert!(!d.enabled);
+        assert!(d.enabled);
         assert_eq!(d.budget, Duration::from_millis(2000));
         assert_eq!(d.on_timeout, NerOnTimeout::Reject);
         assert_eq!(
             (d.workers, d.intra_threads, d.max_batch, d.queue),
             (1, 1, 8, 256)
         );
-        assert!(d.models.is_empty() && d.ort_dylib.is_none());
+        assert!(d.ort_dylib.is_none());
+        // On by default, with the shipped models (tests run from the repository root).
+        let shipped: Vec<_> = d
+            .models
+            .iter()
+            .map(|m| {
+                (
+                    m.dir.file_name().unwrap().to_str().unwrap().to_owned(),
+                    m.languages.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shipped,
+            [
+                ("ko-ner".to_owned(), vec![NerLanguage::Ko]),
+                ("en-ner".to_owned(), vec![NerLanguage::En])
+            ]
+        );
+        let off = Config::from_toml_str("[detect.ner]\nenabled = false\n", "t.toml").unwrap();
+        assert!(!off.detect.ner.enabled && off.detect.ner.models.is_empty());
 
         // Languages come from the manifest unless overridden.
         let c = Config::from_toml_str(
@@ -1097,7 +1188,6 @@ mod tests {
                 "[detect.ner]\non_timeout = \"ignore\"".to_owned(),
                 "detect.ner.on_timeout",
             ),
-            ("[detect.ner]\nenabled = true".to_owned(), "detect.ner.model"),
             (
                 "[detect.ner]\nenabled = true\n[[detect.ner.model]]\ndir = \"/nonexistent/garim-model\"".to_owned(),
                 "detect.ner.model[0].dir",

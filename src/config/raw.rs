@@ -139,7 +139,7 @@ pub struct RawNer {
 impl Default for RawNer {
     fn default() -> Self {
         RawNer {
-            enabled: false,
+            enabled: true,
             ort_dylib: None,
             budget_ms: 2000,
             on_timeout: "reject".into(),

@@ -190,7 +190,8 @@ pub trait Detector: Send + Sync {
 /// 5. [`Priority::Validated`]: a regex rule whose checksum/structure validator passed (Luhn,
 ///    mod-97, resident-number checksum): the strongest evidence a rule can have.
 ///
-/// [`merge`] compares score first, then this, then length, then start.
+/// [`merge`] puts model findings ([`Priority::Ner`]) after all others, then compares score,
+/// then this, then length, then start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Priority {
     Ner,
@@ -383,8 +384,12 @@ pub fn merge(findings: Vec<Finding>) -> Vec<Finding> {
 /// finding keeps its detector and score. O(n log n).
 pub fn merge_ranked(mut findings: Vec<(Finding, Priority)>) -> Vec<Finding> {
     findings.sort_by(|(a, pa), (b, pb)| {
-        b.score
-            .total_cmp(&a.score)
+        // A model finding never wins over a finding of any other detector it overlaps,
+        // whatever the scores: a model's confident "kim" must not cut an e-mail address in two
+        // (masking "kim" and leaving ".minsu@example.com" in clear).
+        (*pa == Priority::Ner)
+            .cmp(&(*pb == Priority::Ner))
+            .then_with(|| b.score.total_cmp(&a.score))
             .then_with(|| pb.cmp(pa))
             .then_with(|| b.len().cmp(&a.len()))
             .then_with(|| a.start.cmp(&b.start))
@@ -525,6 +530,23 @@ mod tests {
         );
     }
 
+    #[test]
+    fn model_findings_never_beat_overlapping_rule_findings() {
+        let mut ner = f(0, 3, Label::Person, 0.99);
+        ner.detector = Cow::Borrowed("ner:en-ner");
+        let email = f(0, 21, Label::Email, 0.6);
+        let out = merge(vec![ner.clone(), email]);
+        assert_eq!(
+            out.iter()
+                .map(|f| (f.start, f.end, f.label))
+                .collect::<Vec<_>>(),
+            vec![(0, 21, Label::Email)]
+        );
+        // Without an overlapping rule finding the model's finding stands.
+        let out = merge(vec![ner, f(30, 40, Label::Email, 0.6)]);
+        assert_eq!(out.len(), 2);
+    }
+
     /// The builtin regex engine, as `garim serve` builds it with default settings.
     fn builtin() -> Engine {
         Engine::new(vec![Arc::new(regex::RegexDetector::builtin())])
@@ -650,12 +672,18 @@ mod tests {
             by("regex:b", 2, 6, Label::Custom, 0.8),
         ]);
         assert_eq!(out[0].start, 2, "then the earlier start");
-        // Score first of all.
+        // Score first of all, among rule findings...
         let out = merge(vec![
             by("validated:x", 0, 10, Label::NationalId, 0.7),
-            by("ner:x", 0, 10, Label::Person, 0.71),
+            by("regex:y", 0, 10, Label::Phone, 0.71),
         ]);
-        assert_eq!(out[0].detector, "ner:x");
+        assert_eq!(out[0].detector, "regex:y");
+        // ...but a model finding comes after every other finding, whatever its score.
+        let out = merge(vec![
+            by("validated:x", 0, 10, Label::NationalId, 0.7),
+            by("ner:x", 0, 10, Label::Person, 0.99),
+        ]);
+        assert_eq!(out[0].detector, "validated:x");
     }
 
     #[test]
@@ -735,12 +763,15 @@ mod tests {
                 for w in a.windows(2) {
                     prop_assert!(w[0].end <= w[1].start);
                 }
-                // Every dropped finding overlaps a kept one at least as highly ranked.
+                // Every dropped finding overlaps a kept one at least as highly ranked: a
+                // non-model finding, or one with at least its score.
+                let is_ner = |f: &Finding| f.detector.starts_with("ner:");
                 for f in &fs {
                     if !a.contains(f) {
-                        prop_assert!(a
-                            .iter()
-                            .any(|k| k.start < f.end && f.start < k.end && k.score >= f.score));
+                        prop_assert!(a.iter().any(|k| k.start < f.end
+                            && f.start < k.end
+                            && ((!is_ner(k) && is_ner(f))
+                                || (is_ner(k) == is_ner(f) && k.score >= f.score))));
                     }
                 }
                 Ok(())

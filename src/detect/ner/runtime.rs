@@ -71,7 +71,14 @@ pub fn locate(configured: Option<&Path>) -> Result<PathBuf, RuntimeError> {
     }) {
         (p, format!("environment variable {var}"))
     } else {
-        (default_dylib_path(), "the default location".to_owned())
+        // ./.ort/lib, else the same next to a cargo build of this repository
+        // (target/<profile>/garim -> ../../.ort/lib), so the binary works from any directory.
+        let cwd = default_dylib_path();
+        let beside_exe = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(|d| d.join("../..").join(&cwd)))
+            .filter(|p| !cwd.is_file() && p.is_file());
+        (beside_exe.unwrap_or(cwd), "the default location".to_owned())
     };
     if path.is_file() {
         Ok(path)
