@@ -183,7 +183,7 @@ def main():
                            bs=64, sparse=sparse)
     log(f"best dev mean F1 {best:.4f}")
     common.export(model, work, out, dev, dev_docs, log, meta=dict(
-        name="en-ner", languages=["en"], max_len=MAX_LEN, stride=32,
+        name="en-ner", languages=["en"], max_len=1024, stride=32,
         thresholds={"PERSON": 0.2, "LOCATION": 0.2, "ORGANIZATION": 0.2},
         note="English NER on all-MiniLM-L6-v2 word embeddings, trained by models/scripts/train_en.py (see models/README.md)."),
         quant_ops=["Gather"])

@@ -440,7 +440,9 @@ def export(model, work, out, dev, dev_docs, log, meta=None, quant_ops=None):
         e = np.exp(p - p.max(-1, keepdims=True))
         preds.append(set(nerlib.decode(e / e.sum(-1, keepdims=True), it[1], first_pieces(it))))
     log(f"exported model: argmax agreement with PyTorch {agree / total:.4f}; int8 dev {nerlib.score(dev_docs, preds)}")
-    meta = meta or dict(name="ko-ner", languages=["ko"], max_len=512, stride=32,
+    # Windows of 1024 tokens at inference: convolutions have no position limit, and fewer,
+    # longer windows waste less on overlaps (2 KB: -24 % time against 512).
+    meta = meta or dict(name="ko-ner", languages=["ko"], max_len=1024, stride=32,
                         thresholds={"PERSON": 0.2, "LOCATION": 0.2, "ORGANIZATION": 0.2},
                         note="Korean NER, character-level, trained from scratch by "
                              "models/scripts/train_ko.py (see models/README.md).")
