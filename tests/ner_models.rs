@@ -104,7 +104,7 @@ fn batching_does_not_change_findings() {
 fn long_text_tail_is_scanned() {
     let m = NerModel::new(model("en-ner"), 1).unwrap();
     let filler =
-        "The quarterly report covers revenue, costs and the outlook for next year. ".repeat(60);
+        "The quarterly report covers revenue, costs and the outlook for next year. ".repeat(200);
     let text = format!("{filler}Please forward this to Sarah Connor at Acme in Leeds");
     let got = m.detect_many(&[&text]).unwrap().remove(0);
     let tail = &text[filler.len()..];
