@@ -301,3 +301,40 @@ async fn rule_reload_reuses_the_loaded_models() {
         all.1
     );
 }
+
+/// The embedded default (an empty config file) runs the shipped models: the two
+/// sentences reach the upstream with the names, the place and the company masked, and come
+/// back restored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_models_mask_names_in_both_languages() {
+    let up = Upstream::start().await;
+    let gw = gateway_for(&up, "");
+    for (text, gone, labels) in [
+        (
+            "김민준 과장님께 전달 부탁드립니다",
+            &["김민준"][..],
+            &["PERSON"][..],
+        ),
+        (
+            "Please forward this to Sarah Connor at Acme in Leeds",
+            &["Sarah Connor", "Leeds"][..],
+            &["PERSON", "LOCATION"][..],
+        ),
+    ] {
+        let r = gw.post_json(CHAT, &chat(text)).await;
+        assert_eq!(r.status.as_u16(), 200, "{}", r.text());
+        let sent = String::from_utf8_lossy(&up.last().body).into_owned();
+        for g in gone {
+            assert!(!sent.contains(g), "`{g}` reached the upstream: {sent}");
+        }
+        for l in labels {
+            assert!(
+                sent.contains(&format!("[{l}_")),
+                "no {l} placeholder: {sent}"
+            );
+        }
+        for g in gone {
+            assert!(r.text().contains(g), "`{g}` not restored: {}", r.text());
+        }
+    }
+}
