@@ -383,6 +383,12 @@ pub fn merge(findings: Vec<Finding>) -> Vec<Finding> {
 /// empty or overlaps one ranked before it. The result is sorted by start and has no overlaps; every
 /// finding keeps its detector and score. O(n log n).
 pub fn merge_ranked(mut findings: Vec<(Finding, Priority)>) -> Vec<Finding> {
+    if findings.len() <= 1 {
+        return findings
+            .into_iter()
+            .filter_map(|(f, _)| (!f.is_empty()).then_some(f))
+            .collect();
+    }
     findings.sort_by(|(a, pa), (b, pb)| {
         // A model finding never wins over a finding of any other detector it overlaps,
         // whatever the scores: a model's confident "kim" must not cut an e-mail address in two
@@ -398,7 +404,21 @@ pub fn merge_ranked(mut findings: Vec<(Finding, Priority)>) -> Vec<Finding> {
             .then_with(|| a.subtype.cmp(&b.subtype))
     });
     // Kept spans by start; they never overlap, so only the one with the greatest start
-    // before a candidate's end can overlap it.
+    // before a candidate's end can overlap it. A sorted Vec for the usual handful (no
+    // allocation per node), a BTreeMap when there are many (insertion stays O(log n)).
+    if findings.len() <= 64 {
+        let mut kept: Vec<Finding> = Vec::with_capacity(findings.len());
+        for (f, _) in findings {
+            if f.is_empty() {
+                continue;
+            }
+            let i = kept.partition_point(|k| k.start < f.end);
+            if i == 0 || kept[i - 1].end <= f.start {
+                kept.insert(i, f);
+            }
+        }
+        return kept;
+    }
     let mut kept: std::collections::BTreeMap<usize, Finding> = std::collections::BTreeMap::new();
     for (f, _) in findings {
         if f.is_empty() {
