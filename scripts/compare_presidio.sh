@@ -23,4 +23,4 @@ if [ -z "${GARIM_BIN:-}" ]; then
   cargo build --release --bin garim
   GARIM_BIN="$TARGET_DIR/release/garim"
 fi
-"$VENV/bin/python" scripts/compare_presidio.py --garim "$GARIM_BIN" --text target/bench-text.txt "$@"
+GARIM_ORT_DYLIB="${GARIM_ORT_DYLIB:-$(scripts/install-onnxruntime.sh | tail -n1)}" "$VENV/bin/python" scripts/compare_presidio.py --garim "$GARIM_BIN" --text target/bench-text.txt "$@"
