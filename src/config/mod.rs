@@ -221,9 +221,14 @@ pub struct NerSettings {
 }
 
 impl Default for NerSettings {
-    /// NER off, with the default pool settings (what an empty `[detect.ner]` gives).
+    /// NER off, with the default pool settings (for settings built in code; an empty
+    /// `[detect.ner]` in a config turns the shipped models on).
     fn default() -> Self {
-        parse_ner(&raw::RawNer::default(), None).expect("the default NER settings are valid")
+        let off = raw::RawNer {
+            enabled: false,
+            ..raw::RawNer::default()
+        };
+        parse_ner(&off, None).expect("the default NER settings are valid")
     }
 }
 
@@ -814,12 +819,6 @@ impl Config {
                 ));
             }
         }
-        if !d.builtin_rules && rule_files.is_empty() {
-            return Err(invalid(
-                "detect.builtin_rules",
-                "is false and no rule_files are given: nothing would be detected",
-            ));
-        }
         let k = &d.korean_names;
         if !(0.0..=1.0).contains(&k.min_score) {
             return Err(invalid(
@@ -833,6 +832,18 @@ impl Config {
             dictionaries.push(parsed);
         }
         let ner = parse_ner(&d.ner, base)?;
+        if !d.builtin_rules
+            && rule_files.is_empty()
+            && dictionaries.is_empty()
+            && !d.korean_names.enabled
+            && !ner.enabled
+        {
+            return Err(invalid(
+                "detect.builtin_rules",
+                "is false and no rule_files, dictionaries, Korean name rules or NER models are \
+                 configured: nothing would be detected",
+            ));
+        }
         let v = &raw.vault;
         let vault = VaultSettings {
             ttl: Duration::from_secs(v.ttl_secs.max(1)),
@@ -969,6 +980,11 @@ mod tests {
                 "route[0].mode",
             ),
             ("[detect.thresholds]\nNAME = 0.5", "detect.thresholds.NAME"),
+            (
+                "[detect]\nbuiltin_rules = false\n[detect.korean_names]\nenabled = false\n\
+                 [detect.ner]\nenabled = false",
+                "detect.builtin_rules",
+            ),
             ("[detect]\nmin_score = 2.0", "detect.min_score"),
             (
                 "[upstream]\nconnect_timeout_ms = 0",
