@@ -89,6 +89,30 @@ def score(gold_docs, pred_spans):
     return res
 
 
+def start_run(args, seed):
+    """Threads, seeds, output and work directories, and a logger that also appends to
+    WORK/train.log. Returns (out, work, rng, log)."""
+    import time
+    from pathlib import Path
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    seed_all(seed)
+    out, work = Path(args.out), Path(args.work)
+    out.mkdir(parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
+    logf = open(work / "train.log", "a", encoding="utf-8")
+
+    def log(msg):
+        line = time.strftime("%H:%M:%S ") + msg
+        print(line, flush=True)
+        logf.write(line + "\n")
+        logf.flush()
+
+    return out, work, random.Random(seed), log
+
+
 def seed_all(seed):
     import torch
 

@@ -28,9 +28,7 @@ Run: .venv/bin/python models/scripts/train_en.py  (after ner_data.py; CPU, ~20 m
 import argparse
 import copy
 import json
-import random
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -132,19 +130,7 @@ def main():
     ap.add_argument("--tune-embeddings", action="store_true")
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    nerlib.seed_all(SEED)
-    rng = random.Random(SEED)
-    out, work = Path(a.out), Path(a.work)
-    out.mkdir(parents=True, exist_ok=True)
-    work.mkdir(parents=True, exist_ok=True)
-    logf = open(work / "train.log", "a", encoding="utf-8")
-
-    def log(msg):
-        line = time.strftime("%H:%M:%S ") + msg
-        print(line, flush=True)
-        logf.write(line + "\n")
-        logf.flush()
+    out, work, rng, log = nerlib.start_run(a, SEED)
 
     src = base_dir()
     tok = build_tokenizer(src / "tokenizer.json", out / "tokenizer.json")

@@ -342,19 +342,7 @@ def main():
     ap.add_argument("--gold-repeat", type=int, default=2, help="copies of each gold sentence")
     ap.add_argument("--quick", action="store_true", help="tiny run to check the pipeline")
     a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    nerlib.seed_all(SEED)
-    rng = random.Random(SEED)
-    out, work = Path(a.out), Path(a.work)
-    out.mkdir(parents=True, exist_ok=True)
-    work.mkdir(parents=True, exist_ok=True)
-    logf = open(work / "train.log", "a", encoding="utf-8")
-
-    def log(msg):
-        line = time.strftime("%H:%M:%S ") + msg
-        print(line, flush=True)
-        logf.write(line + "\n")
-        logf.flush()
+    out, work, rng, log = nerlib.start_run(a, SEED)
 
     data = Path(a.data)
     gold = nerlib.load_jsonl(data / "ko_train.jsonl")
