@@ -25,7 +25,6 @@ Run: .venv/bin/python models/scripts/train_ko.py  (after ner_data.py; CPU, ~30 m
 import argparse
 import math
 import shutil
-import random
 import sys
 import time
 from collections import Counter
