@@ -1113,7 +1113,7 @@ mod tests {
         assert_eq!(d.on_timeout, NerOnTimeout::Reject);
         assert_eq!(
             (d.workers, d.intra_threads, d.max_batch, d.queue),
-            (1, 1, 8, 256)
+            (2, 1, 8, 256)
         );
         assert!(d.ort_dylib.is_none());
         // On by default, with the shipped models (tests run from the repository root).

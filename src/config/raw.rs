@@ -143,7 +143,7 @@ impl Default for RawNer {
             ort_dylib: None,
             budget_ms: 2000,
             on_timeout: "reject".into(),
-            workers: 1,
+            workers: 2,
             intra_threads: 1,
             max_batch: 8,
             queue: 256,
