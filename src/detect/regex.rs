@@ -74,6 +74,7 @@ use std::fmt;
 use std::path::Path;
 
 use regex_automata::meta;
+use regex_automata::util::captures::Captures;
 use regex_automata::{Anchored, Input, MatchKind, PatternID, PatternSet};
 use serde::Deserialize;
 
@@ -266,6 +267,14 @@ impl fmt::Debug for Rule {
             .field("label", &self.label)
             .finish_non_exhaustive()
     }
+}
+
+/// Per-scan scratch space of [`RegexDetector::best_at`], reused across the matches of a text.
+struct Scratch {
+    /// Patterns matching at the current start (the probe's answer).
+    set: PatternSet,
+    /// Capture slots for value-group patterns.
+    caps: Captures,
 }
 
 /// A candidate that passed its rule's checks.
@@ -481,13 +490,18 @@ impl RegexDetector {
 
     /// The scan loop: calls `emit` for every accepted candidate, left to right.
     fn scan_text(&self, text: &str, mut emit: impl FnMut(Candidate)) {
-        let mut set = PatternSet::new(self.pattern_rule.len());
+        // Scratch space for `best_at`, allocated at the first match: most texts have none.
+        let mut scratch: Option<Scratch> = None;
         let mut at = 0;
         while at < text.len() {
             let Some(m) = self.scan.search(&Input::new(text).range(at..)) else {
                 break;
             };
-            match self.best_at(text, m.start(), m.pattern(), m.end(), &mut set) {
+            let scratch = scratch.get_or_insert_with(|| Scratch {
+                set: PatternSet::new(self.pattern_rule.len()),
+                caps: self.scan.create_captures(),
+            });
+            match self.best_at(text, m.start(), m.pattern(), m.end(), scratch) {
                 Some(c) => {
                     emit(c);
                     at = c.end.max(m.start() + 1);
@@ -510,8 +524,9 @@ impl RegexDetector {
         start: usize,
         first: PatternID,
         first_end: usize,
-        set: &mut PatternSet,
+        scratch: &mut Scratch,
     ) -> Option<Candidate> {
+        let Scratch { set, caps } = scratch;
         set.clear();
         let anchored = Input::new(text)
             .range(start..)
@@ -521,7 +536,7 @@ impl RegexDetector {
         let mut best: Option<Candidate> = None;
         let mut consider = |pid: PatternID, end: usize| {
             let (vs, ve) = if self.value_group[pid.as_usize()] {
-                match self.value_span(text, pid, start) {
+                match self.value_span(text, pid, start, caps) {
                     Some(span) => span,
                     None => return,
                 }
@@ -556,12 +571,17 @@ impl RegexDetector {
     }
 
     /// The span of the value group of pattern `pid` matched (anchored) at `start`.
-    fn value_span(&self, text: &str, pid: PatternID, start: usize) -> Option<(usize, usize)> {
-        let mut caps = self.scan.create_captures();
+    fn value_span(
+        &self,
+        text: &str,
+        pid: PatternID,
+        start: usize,
+        caps: &mut Captures,
+    ) -> Option<(usize, usize)> {
         let input = Input::new(text)
             .range(start..)
             .anchored(Anchored::Pattern(pid));
-        self.scan.search_captures(&input, &mut caps);
+        self.scan.search_captures(&input, caps);
         caps.get_group_by_name(VALUE_GROUP)
             .map(|s| (s.start, s.end))
             .filter(|(s, e)| s < e)
