@@ -25,6 +25,11 @@
 //! automata start empty) and the build times are printed to stderr.
 //!
 //! Run: `python3 scripts/make_bench_text.py && taskset -c 0 cargo bench --bench detect`.
+//!
+//! `GARIM_BENCH_DUMP=<file>` writes, instead of measuring, every finding of the regex detector
+//! and of the regex + dictionary engine over the text (line number, byte span, detector,
+//! label, score; never the text), so that the findings of two builds can be compared with
+//! `cmp` before and after a change to the detectors.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use garim::detect::dictionary::{self, DictionaryDetector, ListKind, TermList};
@@ -406,6 +411,43 @@ fn cold_pass(what: &str, bytes: usize, f: impl FnOnce() -> usize) {
     );
 }
 
+/// Writes the findings of the regex detector and of the regex + dictionary engine, one line
+/// each, to `path` (see the module docs).
+fn dump(
+    path: &std::ffi::OsStr,
+    regex: &Arc<RegexDetector>,
+    dict: &Arc<DictionaryDetector>,
+    lines: &[&str],
+) {
+    use std::fmt::Write as _;
+    let stage = Engine::new(vec![regex.clone(), dict.clone()]);
+    let mut out = String::new();
+    let mut buf = Vec::new();
+    let (mut n_regex, mut n_stage) = (0, 0);
+    for (i, l) in lines.iter().enumerate() {
+        buf.clear();
+        regex.detect(l, &mut buf).unwrap();
+        for f in &buf {
+            n_regex += 1;
+            let _ = writeln!(
+                out,
+                "regex {i} {}..{} {} {} {:?} {}",
+                f.start, f.end, f.detector, f.label, f.subtype, f.score
+            );
+        }
+        for f in stage.detect(l).unwrap() {
+            n_stage += 1;
+            let _ = writeln!(
+                out,
+                "stage {i} {}..{} {} {} {:?} {}",
+                f.start, f.end, f.detector, f.label, f.subtype, f.score
+            );
+        }
+    }
+    std::fs::write(path, out).expect("write the dump");
+    eprintln!("dumped {n_regex} regex and {n_stage} engine findings");
+}
+
 fn benches(c: &mut Criterion) {
     let text = bench_text();
     let lines: Vec<&str> = text.lines().collect();
@@ -422,6 +464,10 @@ fn benches(c: &mut Criterion) {
     );
     let names = Arc::new(KoreanNameDetector::new(0.0));
     let mut buf = Vec::new();
+    if let Some(path) = std::env::var_os("GARIM_BENCH_DUMP") {
+        dump(&path, &regex, &dict, &lines);
+        return;
+    }
     cold_pass("regex", bytes, || run_detector(&*regex, &lines, &mut buf));
     cold_pass("dictionary", bytes, || {
         run_detector(&*dict, &lines, &mut buf)
