@@ -132,6 +132,15 @@ fn main() {
         .collect();
     let ko_one = NerModel::new(ko.clone(), 1).expect("ko session");
     let en_one = NerModel::new(en.clone(), 1).expect("en session");
+    // `cargo test --all-targets` runs benches without `--bench`: one pass each as a smoke
+    // test, not the measurements.
+    if !std::env::args().any(|a| a == "--bench") {
+        let mut buf = Vec::new();
+        ko_one.detect(&ko_texts[0], &mut buf).expect("ko detect");
+        en_one.detect(&en_texts[0], &mut buf).expect("en detect");
+        assert!(!buf.is_empty(), "the models found nothing in 4 KB of held-out text");
+        return;
+    }
     for (name, d, texts) in [("ko", &ko_one, &ko_texts), ("en", &en_one, &en_texts)] {
         let avg = texts.iter().map(String::len).sum::<usize>() / texts.len();
         let (p50, p99) = percentiles(d, texts, 300);
