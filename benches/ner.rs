@@ -138,7 +138,10 @@ fn main() {
         let mut buf = Vec::new();
         ko_one.detect(&ko_texts[0], &mut buf).expect("ko detect");
         en_one.detect(&en_texts[0], &mut buf).expect("en detect");
-        assert!(!buf.is_empty(), "the models found nothing in 4 KB of held-out text");
+        assert!(
+            !buf.is_empty(),
+            "the models found nothing in 4 KB of held-out text"
+        );
         return;
     }
     for (name, d, texts) in [("ko", &ko_one, &ko_texts), ("en", &en_one, &en_texts)] {

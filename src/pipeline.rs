@@ -25,7 +25,7 @@
 //! request's fields share one deadline (`budget_ms`). A timeout or a full NER queue refuses
 //! the request (503 `garim_detection_timeout`, nothing forwarded) or, with
 //! `on_timeout = "rules_only"`, forwards it masked by the rules, with the audit event's
-//! `error` set to [`NER_RULES_ONLY_CODE`]; both count in `garim_ner_timeouts_total{action}`.
+//! `degraded` set to [`NER_RULES_ONLY_CODE`]; both count in `garim_ner_timeouts_total{action}`.
 //!
 //! Limits: the derived key changes if a client edits its first message; clients that do so
 //! should send the header. Non-streamed responses are buffered (bounded by
@@ -232,12 +232,13 @@ struct Record {
     upstream_time: Option<Duration>,
     streamed: bool,
     /// Set when the request was forwarded in a degraded mode (NER timed out, rules only);
-    /// reported as the audit event's `error` code when there is no other error.
+    /// the audit event's `degraded` field.
     degraded: Option<&'static str>,
 }
 
-/// The audit code of requests forwarded masked by the rules only because NER timed out.
-pub const NER_RULES_ONLY_CODE: &str = "garim_ner_timeout_rules_only";
+/// The audit event's `degraded` value for requests forwarded masked by the rules only
+/// because NER timed out.
+pub const NER_RULES_ONLY_CODE: &str = "ner_timeout_rules_only";
 
 fn new_request_id() -> String {
     use rand::RngCore;
@@ -869,11 +870,12 @@ impl Sinks<'_> {
             values: rec.values.clone(),
             action: action.to_owned(),
             status,
-            error: error.or(rec.degraded).map(str::to_owned),
+            error: error.map(str::to_owned),
             latency_ms: total.as_secs_f64() * 1e3,
             upstream_ms: upstream.map(|u| u.as_secs_f64() * 1e3),
             unresolved,
             streamed: rec.streamed,
+            degraded: rec.degraded.map(str::to_owned),
         });
     }
 }

@@ -64,6 +64,11 @@ pub struct AuditEvent {
     pub unresolved: u64,
     /// Whether the answer was streamed (SSE).
     pub streamed: bool,
+    /// Set when the request was forwarded with less screening than configured, e.g.
+    /// `ner_timeout_rules_only` (the NER models ran out of time and `on_timeout = "rules_only"`
+    /// forwarded it masked by the rules alone). Absent from the JSON line when not degraded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<String>,
 }
 
 /// A replaced value as the audit log shows it: label, placeholder and keyed hash.
@@ -171,6 +176,7 @@ mod tests {
             upstream_ms: Some(10.25),
             unresolved: 0,
             streamed: true,
+            degraded: None,
         };
         let json = serde_json::to_string(&event).unwrap();
         let debug = format!("{event:?}");
