@@ -558,20 +558,9 @@ impl Gateway {
         let (texts, findings): (Vec<String>, Vec<Vec<Finding>>) = if engine.has_ner() {
             self.detect_with_ner(engine, texts, rec).await?
         } else if total > 64 * 1024 {
-            tokio::task::spawn_blocking(move || {
-                let f = texts
-                    .iter()
-                    .map(|t| engine.detect(t))
-                    .collect::<Result<Vec<_>, _>>();
-                f.map(|f| (texts, f))
-            })
-            .await
-            .map_err(|e| GatewayError::Internal(format!("detection task: {e}")))??
+            blocking(move || engine.detect_all(&texts).map(|f| (texts, f))).await??
         } else {
-            let f = texts
-                .iter()
-                .map(|t| engine.detect(t))
-                .collect::<Result<Vec<_>, _>>()?;
+            let f = engine.detect_all(&texts)?;
             (texts, f)
         };
 
@@ -642,17 +631,11 @@ impl Gateway {
         let ner = &self.config.detect.ner;
         let started = Instant::now();
         let deadline = started + ner.budget;
-        let (engine, texts, result) = tokio::task::spawn_blocking(move || {
-            let r = detect::ner::route::with_deadline(deadline, || {
-                texts
-                    .iter()
-                    .map(|t| engine.detect(t))
-                    .collect::<Result<Vec<_>, _>>()
-            });
+        let (engine, texts, result) = blocking(move || {
+            let r = detect::ner::route::with_deadline(deadline, || engine.detect_all(&texts));
             (engine, texts, r)
         })
-        .await
-        .map_err(|e| GatewayError::Internal(format!("detection task: {e}")))?;
+        .await?;
         self.metrics.ner_seconds(started.elapsed().as_secs_f64());
         match result {
             Ok(f) => Ok((texts, f)),
@@ -663,16 +646,11 @@ impl Gateway {
                     crate::config::NerOnTimeout::RulesOnly => {
                         tracing::warn!(request_id = %rec.request_id, "NER timed out; forwarding masked by the rules only");
                         rec.degraded = Some(NER_RULES_ONLY_CODE);
-                        let (texts, f) = tokio::task::spawn_blocking(move || {
-                            let rules = engine.rules_only();
-                            let f = texts
-                                .iter()
-                                .map(|t| rules.detect(t))
-                                .collect::<Result<Vec<_>, _>>();
+                        let (texts, f) = blocking(move || {
+                            let f = engine.rules_only().detect_all(&texts);
                             (texts, f)
                         })
-                        .await
-                        .map_err(|e| GatewayError::Internal(format!("detection task: {e}")))?;
+                        .await?;
                         Ok((texts, f?))
                     }
                 }
@@ -878,6 +856,15 @@ impl Sinks<'_> {
             degraded: rec.degraded.map(str::to_owned),
         });
     }
+}
+
+/// Runs CPU-heavy detection work on the blocking pool, off the async runtime's workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, GatewayError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| GatewayError::Internal(format!("detection task: {e}")))
 }
 
 async fn collect_limited(

@@ -270,17 +270,7 @@ pub fn shipped_models_dir() -> PathBuf {
     if has_models(&cwd) {
         return cwd;
     }
-    if let Some(exe_dir) = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(Path::to_path_buf))
-    {
-        for up in [exe_dir.join("models"), exe_dir.join("../../models")] {
-            if has_models(&up) {
-                return up;
-            }
-        }
-    }
-    cwd
+    crate::detect::ner::runtime::beside_cargo_build(&cwd, has_models).unwrap_or(cwd)
 }
 
 fn parse_ner(r: &raw::RawNer, base: Option<&Path>) -> Result<NerSettings, ConfigError> {

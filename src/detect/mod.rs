@@ -316,6 +316,11 @@ impl Engine {
             .unwrap_or(self.default_threshold)
     }
 
+    /// [`Engine::detect`] over each of `texts`, in order; the first error stops it.
+    pub fn detect_all(&self, texts: &[String]) -> Result<Vec<Vec<Finding>>, DetectError> {
+        texts.iter().map(|t| self.detect(t)).collect()
+    }
+
     /// All findings in `text`, sorted by start, non-overlapping, above their label's
     /// threshold, with byte offsets into `text` on char boundaries.
     pub fn detect(&self, text: &str) -> Result<Vec<Finding>, DetectError> {

@@ -29,6 +29,16 @@ pub fn default_dylib_path() -> PathBuf {
     PathBuf::from(format!(".ort/lib/libonnxruntime.so.{ORT_VERSION}"))
 }
 
+/// `rel` next to the running binary, or two levels up from it (the repository root of a cargo
+/// `target/<profile>/` build), whichever first satisfies `ok`. Lets the binary find the
+/// repository's `.ort/` and `models/` when started from another directory.
+pub fn beside_cargo_build(rel: &Path, ok: impl Fn(&Path) -> bool) -> Option<PathBuf> {
+    let exe_dir = std::env::current_exe().ok()?.parent()?.to_path_buf();
+    [exe_dir.join(rel), exe_dir.join("../..").join(rel)]
+        .into_iter()
+        .find(|p| ok(p))
+}
+
 /// Why the runtime could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -74,11 +84,10 @@ pub fn locate(configured: Option<&Path>) -> Result<PathBuf, RuntimeError> {
         // ./.ort/lib, else the same next to a cargo build of this repository
         // (target/<profile>/garim -> ../../.ort/lib), so the binary works from any directory.
         let cwd = default_dylib_path();
-        let beside_exe = std::env::current_exe()
-            .ok()
-            .and_then(|e| e.parent().map(|d| d.join("../..").join(&cwd)))
-            .filter(|p| !cwd.is_file() && p.is_file());
-        (beside_exe.unwrap_or(cwd), "the default location".to_owned())
+        let beside = (!cwd.is_file())
+            .then(|| beside_cargo_build(&cwd, |p| p.is_file()))
+            .flatten();
+        (beside.unwrap_or(cwd), "the default location".to_owned())
     };
     if path.is_file() {
         Ok(path)
