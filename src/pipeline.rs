@@ -835,7 +835,7 @@ impl Sinks<'_> {
         if restored > 0 {
             self.metrics.restored(&rec.route, restored);
         }
-        self.audit.record(AuditEvent {
+        let stored = self.audit.record(AuditEvent {
             time: crate::audit::timestamp_now(),
             request_id: rec.request_id.clone(),
             client: rec.client.clone(),
@@ -855,6 +855,9 @@ impl Sinks<'_> {
             streamed: rec.streamed,
             degraded: rec.degraded.map(str::to_owned),
         });
+        if let Err(lost) = stored {
+            self.metrics.audit_lost(lost.as_str());
+        }
     }
 }
 
@@ -913,8 +916,11 @@ impl Gateway {
             extra_ca_file: u.extra_ca_file.clone(),
         })
         .map_err(|e| StartError::Config(format!("upstream: {e}")))?;
-        let audit = crate::audit::FileSink::open(&config.audit.file)
-            .map_err(|e| StartError::Io(e.to_string()))?;
+        let audit = crate::audit::FileSink::open_with_capacity(
+            &config.audit.file,
+            config.audit.queue_capacity,
+        )
+        .map_err(|e| StartError::Io(e.to_string()))?;
         let hasher = match std::env::var(&config.audit.hash_key_env) {
             Ok(k) if k.len() >= 16 => ValueHasher::from_key(Secret::new(k.into_bytes())),
             Ok(_) => {

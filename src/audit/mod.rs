@@ -11,8 +11,8 @@
 //! Nothing in this module takes detected text except [`ValueHasher::hash`], which returns only
 //! the truncated MAC.
 //!
-//! Limits: the file sink's queue is unbounded (a stalled disk grows memory rather than block
-//! or drop requests); there is no rotation (use logrotate with copytruncate, or a new path on
+//! Limits: the file sink's queue is bounded (`[audit] queue_capacity`): when the disk stalls
+//! that long, new events are dropped and counted rather than block requests; there is no rotation (use logrotate with copytruncate, or a new path on
 //! restart). Hashes of low-entropy values (a 4-digit PIN) can be brute-forced by whoever holds
 //! the key: keep the key away from the log.
 
@@ -20,7 +20,7 @@ mod hash;
 mod sink;
 
 pub use hash::ValueHasher;
-pub use sink::{AuditSink, FileSink, MemorySink};
+pub use sink::{AuditSink, FileSink, Lost, MemorySink, DEFAULT_QUEUE_CAPACITY};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

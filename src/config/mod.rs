@@ -588,6 +588,8 @@ pub struct VaultSettings {
 pub struct AuditSettings {
     pub file: PathBuf,
     pub hash_key_env: String,
+    /// Events queued for the writer before new ones are dropped (and counted).
+    pub queue_capacity: usize,
 }
 
 /// The validated configuration.
@@ -856,6 +858,12 @@ impl Config {
         if raw.audit.file.is_empty() {
             return Err(invalid("audit.file", "must not be empty"));
         }
+        if !(1..=10_000_000).contains(&raw.audit.queue_capacity) {
+            return Err(invalid(
+                "audit.queue_capacity",
+                "must be between 1 and 10000000 events",
+            ));
+        }
         Ok(Config {
             server,
             upstream,
@@ -877,6 +885,7 @@ impl Config {
             audit: AuditSettings {
                 file: raw.audit.file.clone().into(),
                 hash_key_env: raw.audit.hash_key_env.clone(),
+                queue_capacity: raw.audit.queue_capacity,
             },
             log_level: raw.log.level.clone(),
         })
@@ -942,6 +951,9 @@ mod tests {
         );
         assert!(c.route_for("/openaix/v1").is_none());
         assert!(c.route_for("/").is_none());
+        assert_eq!(c.audit.queue_capacity, crate::audit::DEFAULT_QUEUE_CAPACITY);
+        let bad = Config::from_toml_str("[audit]\nqueue_capacity = 0\n", "t.toml").unwrap_err();
+        assert!(bad.to_string().contains("audit.queue_capacity"), "{bad}");
     }
 
     #[test]

@@ -259,6 +259,9 @@ pub struct RawAudit {
     /// Name of the environment variable holding the key for the audit's value hashes (hex or
     /// any string of ≥ 16 bytes). Unset: a random key per process.
     pub hash_key_env: String,
+    /// Events queued for the writer thread; when the disk falls this far behind, new events
+    /// are dropped and counted (`garim_audit_events_lost_total`) instead of blocking requests.
+    pub queue_capacity: usize,
 }
 
 impl Default for RawAudit {
@@ -266,6 +269,9 @@ impl Default for RawAudit {
         RawAudit {
             file: "./garim-audit.jsonl".into(),
             hash_key_env: "GARIM_AUDIT_KEY".into(),
+            // The audit sink's own default (`audit::DEFAULT_QUEUE_CAPACITY`, a test checks):
+            // config comes first in the data flow and imports no later stage.
+            queue_capacity: 65_536,
         }
     }
 }

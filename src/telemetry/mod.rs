@@ -120,6 +120,12 @@ struct Inner {
     rule_reloads: Family<ResultLabels, Counter>,
     ner_timeouts: Family<ActionLabels, Counter>,
     ner_seconds: Histogram,
+    audit_lost: Family<ReasonLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -230,8 +236,16 @@ impl Metrics {
             "Time to detect one request's texts with NER on (rules and all models together)",
             ner_seconds.clone(),
         );
+        let audit_lost = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "garim_audit_events_lost",
+            "Audit events not stored, by reason (queue_full: the disk is not keeping up; \
+             writer_gone)",
+            audit_lost.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
+                audit_lost,
                 ner_timeouts,
                 ner_seconds,
                 registry,
@@ -342,6 +356,14 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts an audit event that was not stored: `garim_audit_events_lost_total{reason}`.
+    pub fn audit_lost(&self, reason: &'static str) {
+        self.inner
+            .audit_lost
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
     /// Observes one request's detection time with NER: `garim_ner_detection_seconds`.
     pub fn ner_seconds(&self, secs: f64) {
         self.inner.ner_seconds.observe(secs);
@@ -388,6 +410,8 @@ mod tests {
         m.request("/anthropic", "anthropic.messages", 502);
         m.findings("EMAIL", 3);
         m.findings("EMAIL", 2);
+        m.audit_lost("queue_full");
+        m.audit_lost("queue_full");
         m.findings("PHONE", 1);
         m.upstream_latency("/openai", 0.3);
         m.upstream_latency("/openai", 1.7);
@@ -416,6 +440,10 @@ mod tests {
             1.0
         );
         assert_eq!(sample(&t, "garim_findings_total{label=\"EMAIL\"}"), 5.0);
+        assert_eq!(
+            sample(&t, "garim_audit_events_lost_total{reason=\"queue_full\"}"),
+            2.0
+        );
         assert_eq!(sample(&t, "garim_findings_total{label=\"PHONE\"}"), 1.0);
         assert_eq!(
             sample(
