@@ -128,7 +128,9 @@ def quantize(src, dst, ops=None):
                      op_types_to_quantize=ops or ["MatMul", "Gemm"])
 
 
-def manifest(name, languages, max_len, stride, thresholds, note):  # noqa: PLR0913
+def manifest(name, languages, max_len, stride, thresholds, note, hangul_word_start=False):  # noqa: PLR0913
+    word_start = ["# A span never starts inside a Hangul word (see src/detect/ner/model.rs).",
+                  "hangul_word_start = true"] if hangul_word_start else []
     lines = [
         f"# {note}",
         f'name = "{name}"',
@@ -140,6 +142,7 @@ def manifest(name, languages, max_len, stride, thresholds, note):  # noqa: PLR09
         f"stride = {stride}",
         "batch_size = 8",
         "default_threshold = 0.2",
+    ] + word_start + [
         "",
         "[label_map]",
         'PER = "PERSON"',

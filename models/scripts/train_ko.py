@@ -431,6 +431,7 @@ def export(model, work, out, dev, dev_docs, log, meta=None, quant_ops=None):
     # longer windows waste less on overlaps (2 KB: -24 % time against 512).
     meta = meta or dict(name="ko-ner", languages=["ko"], max_len=1024, stride=32,
                         thresholds={"PERSON": 0.2, "LOCATION": 0.2, "ORGANIZATION": 0.2},
+                        hangul_word_start=True,
                         note="Korean NER, character-level, trained from scratch by "
                              "models/scripts/train_ko.py (see models/README.md).")
     (out / "model.toml").write_text(nerlib.manifest(**meta))

@@ -13,6 +13,7 @@
 //! stride = 64                          # overlap between windows, in tokens
 //! batch_size = 8                       # windows per ONNX run
 //! default_threshold = 0.5              # min span score for labels not in [thresholds]
+//! hangul_word_start = false            # Korean: spans start at the start of a Hangul word
 //! [label_map]                          # model entity type -> SPEC label; unmapped types are O
 //! PER = "PERSON"
 //! [thresholds]                         # per SPEC label
@@ -85,6 +86,13 @@ pub struct Manifest {
     /// Name of the logits output; default: the graph's first output.
     #[serde(default)]
     pub output: Option<String>,
+    /// Korean models: a span that starts inside a run of Hangul syllables starts at the run's
+    /// start instead. A Korean name, place or organisation begins a word (particles and
+    /// titles follow it, nothing precedes it), and a character model sometimes misses a
+    /// word's first syllables (`사이몬` found as `몬`). Chosen on ko-ner's dev split, where it
+    /// raised each label's strict F1 by 0.02-0.03.
+    #[serde(default)]
+    pub hangul_word_start: bool,
 }
 
 fn default_onnx() -> String {
@@ -541,7 +549,10 @@ impl TokenClassifier {
                 if s.score < self.threshold(s.label) {
                     continue;
                 }
-                let (start, end) = (e.offsets[s.start].0, e.offsets[s.end - 1].1);
+                let (mut start, end) = (e.offsets[s.start].0, e.offsets[s.end - 1].1);
+                if self.manifest.hangul_word_start {
+                    start = hangul_run_start(texts[t], start);
+                }
                 if start >= end {
                     continue;
                 }
@@ -635,6 +646,23 @@ impl TokenClassifier {
     }
 }
 
+/// The start of the run of Hangul syllables that holds the syllable at byte `at` of `text`
+/// (`at` itself when the char there, or the one before it, is not a syllable).
+fn hangul_run_start(text: &str, at: usize) -> usize {
+    let is_syllable = crate::detect::korean_name::is_syllable;
+    if !text[at..].chars().next().is_some_and(is_syllable) {
+        return at;
+    }
+    let mut start = at;
+    for (i, c) in text[..at].char_indices().rev() {
+        if !is_syllable(c) {
+            break;
+        }
+        start = i;
+    }
+    start
+}
+
 /// A [`TokenClassifier`] with one session behind a mutex: the simplest [`Detector`]. Calls
 /// from many threads are serialised; use [`super::pool::NerPool`] for batching and budgets.
 pub struct NerModel {
@@ -689,6 +717,21 @@ mod tests {
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect();
         resolve_tags(&labels, &map).unwrap()
+    }
+
+    #[test]
+    fn hangul_run_start_moves_back_to_the_word_start() {
+        let t = "배우 사이몬 페그는 A몬 (몬";
+        let at = |s: &str| t.find(s).unwrap();
+        assert_eq!(hangul_run_start(t, at("몬 페")), at("사이몬"));
+        assert_eq!(hangul_run_start(t, at("사이몬")), at("사이몬"));
+        assert_eq!(hangul_run_start(t, at("페그")), at("페그"));
+        // A non-syllable before the span: unchanged.
+        assert_eq!(hangul_run_start(t, at("몬 (")), at("몬 ("));
+        assert_eq!(hangul_run_start(t, t.rfind('몬').unwrap()), t.rfind('몬').unwrap());
+        // A span starting on a non-syllable is left alone.
+        assert_eq!(hangul_run_start(t, at("A몬")), at("A몬"));
+        assert_eq!(hangul_run_start(t, 0), 0);
     }
 
     /// A probability row putting `p` on label index `k` and the rest evenly elsewhere.
