@@ -12,7 +12,8 @@
 //!   after both models are loaded and after the runs.
 //!
 //! Run: `scripts/install-onnxruntime.sh && cargo bench --bench ner` (pin with `taskset -c 0`
-//! for the one-core figures; the throughput part needs both cores).
+//! for the one-core figures; the throughput part needs both cores). `GARIM_BENCH_MODELS=DIR`
+//! loads `DIR/ko-ner` and `DIR/en-ner` instead, to measure a baseline in the same session.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,7 +28,10 @@ fn root() -> PathBuf {
 }
 
 fn load(name: &str) -> Arc<TokenClassifier> {
-    let dir = root().join("models").join(name);
+    // GARIM_BENCH_MODELS: another directory of models (a baseline, e.g. the fp32 exports).
+    let dir = std::env::var_os("GARIM_BENCH_MODELS")
+        .map_or_else(|| root().join("models"), std::path::PathBuf::from)
+        .join(name);
     Arc::new(TokenClassifier::load(&dir, None).unwrap_or_else(|e| {
         panic!(
             "loading {} failed (run scripts/install-onnxruntime.sh): {e}",

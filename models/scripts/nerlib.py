@@ -152,3 +152,32 @@ def manifest(name, languages, max_len, stride, thresholds, note, hangul_word_sta
         "[thresholds]",
     ] + [f"{k} = {v}" for k, v in thresholds.items()]
     return "\n".join(lines) + "\n"
+
+
+def quantize_static(src, dst, tokenizer_path, texts, ops, max_tokens=500):
+    """int8 weights and activations for `ops` (QDQ, per-channel weights), activation scales
+    calibrated once (min/max) on `texts`. The scales are fixed in the graph, so unlike dynamic
+    quantisation a text's result does not depend on the texts batched with it."""
+    import numpy as np
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
+                                          QuantType, quantize_static as qs)
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(tokenizer_path))
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(texts)
+
+        def get_next(self):
+            t = next(self.it, None)
+            if t is None:
+                return None
+            ids = [cls] + tok.encode(t, add_special_tokens=False).ids[:max_tokens] + [sep]
+            a = np.array([ids], dtype=np.int64)
+            return {"input_ids": a, "attention_mask": np.ones_like(a)}
+
+    qs(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+       activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+       op_types_to_quantize=list(ops), calibrate_method=CalibrationMethod.MinMax)
