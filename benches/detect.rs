@@ -19,7 +19,11 @@
 //! * `detect/regex_plus_dictionary_100k`: an [`Engine`] over regex + dictionary (normalisation
 //!   and merging included): the "regex + dictionary stage";
 //! * `detect/full_engine`: `build_engine` with the default settings (regex, Korean names) plus
-//!   the dictionary.
+//!   the dictionary;
+//! * `detect/regex_then_dictionary_100k`: the two detectors, each over all lines in turn, no
+//!   engine: what the stage would cost if neither evicted the other's tables from the cache;
+//! * `detect/regex_plus_dictionary_100k_2kb_messages`: the stage over the same text cut into
+//!   ~2 KB messages (a chat prompt) instead of lines.
 //!
 //! Before the measurements, the cold first pass over the text (a freshly built engine: lazy
 //! automata start empty) and the build times are printed to stderr.
@@ -400,6 +404,23 @@ fn run_engine(e: &Engine, lines: &[&str]) -> usize {
         .sum()
 }
 
+/// `lines` joined with newlines into messages of just over `bytes` bytes.
+fn join_lines(lines: &[&str], bytes: usize) -> Vec<String> {
+    let mut out = vec![String::new()];
+    for l in lines {
+        let cur = out.last_mut().expect("never empty");
+        if !cur.is_empty() {
+            cur.push('\n');
+        }
+        cur.push_str(l);
+        if cur.len() >= bytes {
+            out.push(String::new());
+        }
+    }
+    out.retain(|m| !m.is_empty());
+    out
+}
+
 /// Prints the throughput of the first pass of a freshly built engine over `lines`.
 fn cold_pass(what: &str, bytes: usize, f: impl FnOnce() -> usize) {
     let t = Instant::now();
@@ -532,6 +553,13 @@ fn benches(c: &mut Criterion) {
         b.iter(|| run_engine(&stage, &lines))
     });
     g.bench_function("full_engine", |b| b.iter(|| run_engine(&full, &lines)));
+    // The same text as ~2 KB messages (lines joined until they pass 2,000 bytes): a chat
+    // prompt's size. Each detector then runs longer at a time with its tables in cache.
+    let prompts = join_lines(&lines, 2000);
+    let prompt_refs: Vec<&str> = prompts.iter().map(String::as_str).collect();
+    g.bench_function("regex_plus_dictionary_100k_2kb_messages", |b| {
+        b.iter(|| run_engine(&stage, &prompt_refs))
+    });
     g.finish();
 }
 
