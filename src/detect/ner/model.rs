@@ -728,7 +728,10 @@ mod tests {
         assert_eq!(hangul_run_start(t, at("페그")), at("페그"));
         // A non-syllable before the span: unchanged.
         assert_eq!(hangul_run_start(t, at("몬 (")), at("몬 ("));
-        assert_eq!(hangul_run_start(t, t.rfind('몬').unwrap()), t.rfind('몬').unwrap());
+        assert_eq!(
+            hangul_run_start(t, t.rfind('몬').unwrap()),
+            t.rfind('몬').unwrap()
+        );
         // A span starting on a non-syllable is left alone.
         assert_eq!(hangul_run_start(t, at("A몬")), at("A몬"));
         assert_eq!(hangul_run_start(t, 0), 0);
