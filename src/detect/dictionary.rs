@@ -51,7 +51,8 @@
 //! Limits: only ASCII case folding; a term overlapping a longer leftmost term is not found
 //! (leftmost-longest, non-overlapping). Memory is the terms' bytes plus 16 bytes per table
 //! slot (2-4 slots per term: the table is a power of two, at most half full), 2-4 bytes of
-//! filter per term and a fixed 520 KiB of prefix tables (one million terms: ~45 MB). Errors and Debug output name
+//! filter per term, 24 bytes of list entry per term and a fixed 520 KiB of prefix tables
+//! (one million terms of ~11 bytes: ~70 MB). Errors and Debug output name
 //! lists, files and line numbers, never a term or scanned text.
 
 use std::borrow::Cow;
