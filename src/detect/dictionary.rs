@@ -341,14 +341,13 @@ impl Matcher {
                                 message: "too many terms".into(),
                             })?;
                         // Slots hold u32 offsets: the keys' bytes must stay under 4 GiB.
-                        let start = u32::try_from(m.keys.len())
-                            .ok()
-                            .filter(|s| s.checked_add(key.len() as u32).is_some())
-                            .filter(|_| key.len() <= u32::MAX as usize)
-                            .ok_or_else(|| DictError::Build {
+                        let start = m.keys.len() as u32;
+                        if u32::try_from(m.keys.len() + key.len()).is_err() {
+                            return Err(DictError::Build {
                                 kind,
                                 message: "terms too large (over 4 GiB)".into(),
-                            })?;
+                            });
+                        }
                         m.insert(key, id, start);
                         m.keys.extend_from_slice(key);
                         m.first.push(entry);
