@@ -158,7 +158,7 @@ impl Validator {
             Validator::BtcAddress => whole(candidate, btc_address(candidate)),
             Validator::EthAddress => whole(candidate, eth_address(candidate)),
             Validator::PasswordValue => whole(candidate, password_value(candidate)),
-            Validator::PasswordBare => whole(candidate, password_bare(candidate)),
+            Validator::PasswordBare => password_bare(candidate),
             Validator::BearerToken | Validator::GenericSecret => {
                 whole(candidate, bearer_token(candidate))
             }
@@ -977,9 +977,34 @@ const KNOWN_KEY_PREFIXES: &[&str] = &[
 ];
 
 /// [`password_value`] for a value written without quotes: it must also hold a digit or a
-/// symbol. Limit: an unquoted all-letter password (`password=secret`) is missed.
-pub fn password_bare(candidate: &str) -> bool {
-    password_value(candidate) && !candidate.bytes().all(|c| c.is_ascii_alphabetic())
+/// symbol. An `&` is part of the password (`password: EwO&lw83G3PI81` in YAML) unless a query
+/// parameter follows it (`password=pa55word&user=kim`, `&amp;`): then the value ends there.
+/// Limit: an unquoted all-letter password (`password=secret`) is missed, and so is the rest
+/// of a password whose `&` is followed by `name=`.
+pub fn password_bare(candidate: &str) -> Outcome {
+    let value = &candidate[..query_parameter_start(candidate)];
+    if password_value(value) && !value.bytes().all(|c| c.is_ascii_alphabetic()) {
+        Outcome::Valid(value.len())
+    } else {
+        Outcome::Invalid
+    }
+}
+
+/// Where the first `&name=` (or `&amp`) of a URL query starts in `s`; `s.len()` if nowhere.
+fn query_parameter_start(s: &str) -> usize {
+    for (i, _) in s.match_indices('&') {
+        let rest = &s.as_bytes()[i + 1..];
+        let name = rest
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || b"_.-[]".contains(b))
+            .count();
+        if rest.starts_with(b"amp") && matches!(rest.get(3), None | Some(b';'))
+            || name > 0 && rest.get(name) == Some(&b'=')
+        {
+            return i;
+        }
+    }
+    s.len()
 }
 
 /// A bearer token or generic secret value: at least 16 characters with a letter and a digit,
@@ -1390,6 +1415,21 @@ mod tests {
         assert!(!eth_address("0x0000000000000000000000000000000000000000"));
         assert!(!eth_address("0x8f9c372b7488a0a35f04d1f783da83763980cac"));
         assert!(!eth_address("8f9c372b7488a0a35f04d1f783da83763980cac0"));
+    }
+
+    #[test]
+    fn bare_passwords_keep_an_ampersand_unless_a_query_parameter_follows() {
+        for (value, want) in [
+            ("EwO&lw83G3PI81", Outcome::Valid(14)),
+            ("pa55word&user=kim", Outcome::Valid(8)),
+            ("pa55word&amp", Outcome::Valid(8)),
+            ("pa55&x", Outcome::Valid(6)),
+            ("abc&user=kim", Outcome::Invalid),
+            ("hunter2!", Outcome::Valid(8)),
+            ("password", Outcome::Invalid),
+        ] {
+            assert_eq!(password_bare(value), want, "{value}");
+        }
     }
 
     #[test]
