@@ -51,9 +51,10 @@
 //! Limits: only ASCII case folding; a term overlapping a longer leftmost term is not found
 //! (leftmost-longest, non-overlapping). Memory is the terms' bytes plus 16 bytes per table
 //! slot (2-4 slots per term: the table is a power of two, at most half full), 2-4 bytes of
-//! filter per term, 24 bytes of list entry per term and a fixed 520 KiB of prefix tables
-//! (one million terms of ~11 bytes: ~70 MB). Errors and Debug output name
-//! lists, files and line numbers, never a term or scanned text.
+//! filter per term, 24 bytes of list entry per term, 12 KiB of prefix tables and 8 bytes per
+//! distinct 3-byte prefix bucket (at most 512 KiB; one million terms of ~11 bytes: ~70 MB in
+//! all). Errors and Debug output name lists, files and line numbers, never a term or scanned
+//! text.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -230,10 +231,15 @@ struct Matcher {
     /// Which 3-byte prefixes begin a key: bit [`prefix_bit`] of every key's first three
     /// bytes (8 KiB, stays in the L1 cache; a hash, so false positives only).
     prefixes: Box<[u64; PREFIX_WORDS]>,
-    /// Per prefix bucket, the lengths of its keys: bit `n - 3` for a key of `n` bytes
-    /// (`3..=65`); bit 63 when a key of the bucket is longer than 65 bytes (then every
-    /// length in `long` is tried).
+    /// Per occupied prefix bucket, in bucket order, the lengths of its keys: bit `n - 3` for
+    /// a key of `n` bytes (`3..=65`); bit 63 when a key of the bucket is longer than 65 bytes
+    /// (then every length in `long` is tried). Only occupied buckets have an entry (found
+    /// with `rank`): 100k terms occupy ~10k of the 65,536 buckets, and a full table (512 KiB)
+    /// was read at every candidate, missing the caches.
     lens: Box<[u64]>,
+    /// Per word of `prefixes`, the number of bits set in the words before it: the index in
+    /// `lens` of bucket `b` is `rank[b / 64]` plus the bits set below `b` in its word.
+    rank: Box<[u32; PREFIX_WORDS]>,
     /// Distinct lengths of keys longer than 65 bytes, longest first.
     long: Vec<usize>,
     /// Per first byte, keys of one byte (bit 0) and of two bytes (bit 1).
@@ -298,11 +304,14 @@ impl Matcher {
             more: HashMap::new(),
             fold,
             prefixes: Box::new([0u64; PREFIX_WORDS]),
-            lens: vec![0u64; 1 << PREFIX_BITS].into_boxed_slice(),
+            lens: Box::new([]),
+            rank: Box::new([0u32; PREFIX_WORDS]),
             long: Vec::new(),
             short: [0; 256],
         };
         let mut lowered = Vec::new();
+        // Lengths per bucket while building, compacted into `lens` at the end.
+        let mut lens = vec![0u64; 1 << PREFIX_BITS];
         for &(list, ci, terms) in lists {
             for t in terms {
                 if t.is_empty() {
@@ -351,27 +360,33 @@ impl Matcher {
                         m.insert(key, id, start);
                         m.keys.extend_from_slice(key);
                         m.first.push(entry);
-                        m.note_length(key);
+                        m.note_length(key, &mut lens);
                     }
                 }
             }
         }
         m.long.sort_unstable_by(|a, b| b.cmp(a));
         m.long.dedup();
+        let mut seen = 0u32;
+        for (w, &bits) in m.prefixes.iter().enumerate() {
+            m.rank[w] = seen;
+            seen += bits.count_ones();
+        }
+        m.lens = lens.into_iter().filter(|&l| l != 0).collect();
         Ok(m)
     }
 
-    /// Records where and how long `key` is, for [`Matcher::candidate`].
-    fn note_length(&mut self, key: &[u8]) {
+    /// Records where and how long `key` is, for [`Matcher::longest_at`].
+    fn note_length(&mut self, key: &[u8], lens: &mut [u64]) {
         match key.len() {
             1 | 2 => self.short[key[0] as usize] |= 1 << (key.len() - 1),
             n => {
                 let bit = prefix_bit(key);
                 self.prefixes[bit / 64] |= 1 << (bit % 64);
                 if n <= MAX_MASKED_LEN {
-                    self.lens[bit] |= 1 << (n - 3);
+                    lens[bit] |= 1 << (n - 3);
                 } else {
-                    self.lens[bit] |= 1 << 63;
+                    lens[bit] |= 1 << 63;
                     self.long.push(n);
                 }
             }
@@ -445,7 +460,7 @@ impl Matcher {
             text.as_bytes()
         };
         let mut pos = 0;
-        while let Some(p) = self.next_candidate(text, hay, pos) {
+        while let Some(p) = self.next_candidate(hay, pos) {
             match self.longest_at(text, hay, p) {
                 Some((e, list)) => {
                     f(p, e, list);
@@ -476,7 +491,7 @@ impl Matcher {
             self.accept(text, p, p + n, id).map(|list| (p + n, list))
         };
         let mut mask = match hay.get(p..p + 3) {
-            Some(b) => self.lens[prefix_bit(b)],
+            Some(b) => self.lens_of(prefix_bit(b)),
             None => 0,
         };
         if mask & (1 << 63) != 0 {
@@ -504,6 +519,16 @@ impl Matcher {
         None
     }
 
+    /// The lengths mask of prefix bucket `bit` (0 when no key has that prefix).
+    fn lens_of(&self, bit: usize) -> u64 {
+        let word = self.prefixes[bit / 64];
+        let below = word & ((1u64 << (bit % 64)) - 1);
+        if word & (1 << (bit % 64)) == 0 {
+            return 0;
+        }
+        self.lens[self.rank[bit / 64] as usize + below.count_ones() as usize]
+    }
+
     /// Whether some key may begin at `hay[i..]`.
     fn may_begin(&self, hay: &[u8], i: usize) -> bool {
         if self.short[hay[i] as usize] != 0 {
@@ -519,11 +544,25 @@ impl Matcher {
     }
 
     /// The first place at or after `from` (a char boundary) where a term may start.
-    fn next_candidate(&self, text: &str, hay: &[u8], from: usize) -> Option<usize> {
-        // Keys are valid UTF-8: they begin on a char boundary (the prefix test is a hash
-        // and can hit inside a char).
-        (from..hay.len())
-            .find(|&i| hay[i] & 0xC0 != 0x80 && self.may_begin(hay, i) && start_ok(text, i))
+    ///
+    /// The start boundary ([`start_ok`]) is tested first, on bytes: inside an ASCII word or a
+    /// run of Hangul syllables (most of any text) nothing else is looked at, and the prefix
+    /// table is only consulted at word starts and other chars. Keys are valid UTF-8: they
+    /// begin on a char boundary (the prefix test is a hash and can hit inside a char).
+    fn next_candidate(&self, hay: &[u8], from: usize) -> Option<usize> {
+        let mut i = from;
+        while i < hay.len() {
+            if hay[i] & 0xC0 == 0x80 {
+                // A continuation byte: not a char boundary.
+                i += 1;
+                continue;
+            }
+            if start_ok(hay, i) && self.may_begin(hay, i) {
+                return Some(i);
+            }
+            i += 1;
+        }
+        None
     }
 
     fn accept(&self, text: &str, start: usize, end: usize, id: u32) -> Option<u32> {
@@ -544,17 +583,30 @@ fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
-/// Whether a term may start at byte `start` of `text` (a char boundary): the start half of
-/// [`boundaries_ok`], which depends only on the char at `start` and the one before it.
-fn start_ok(text: &str, start: usize) -> bool {
-    let Some(first) = text[start..].chars().next() else {
-        return false;
-    };
-    let Some(before) = text[..start].chars().next_back() else {
-        return true;
-    };
-    !(first.is_ascii_alphanumeric() && before.is_ascii() && is_word_byte(before as u8)
-        || is_syllable(first) && is_syllable(before))
+/// Whether `hay[i..]` begins with a Hangul syllable (U+AC00..=U+D7A3, three bytes led by
+/// 0xEA..=0xED). At a char boundary of valid UTF-8, or three bytes before one, this reads
+/// exactly one char.
+fn syllable_at(hay: &[u8], i: usize) -> bool {
+    match hay.get(i..i + 3) {
+        Some(&[b0 @ 0xEA..=0xED, b1, b2]) => {
+            let cp =
+                (u32::from(b0 & 0x0F) << 12) | (u32::from(b1 & 0x3F) << 6) | u32::from(b2 & 0x3F);
+            (0xAC00..=0xD7A3).contains(&cp)
+        }
+        _ => false,
+    }
+}
+
+/// Whether a term may start at byte `i` of `hay` (a char boundary of valid UTF-8): the start
+/// half of [`boundaries_ok`], on bytes. Not after an ASCII letter, digit or `_` when the char
+/// at `i` is an ASCII letter or digit; not after a Hangul syllable when it is one.
+fn start_ok(hay: &[u8], i: usize) -> bool {
+    let b = hay[i];
+    if b < 0x80 {
+        !(b.is_ascii_alphanumeric() && i > 0 && is_word_byte(hay[i - 1]))
+    } else {
+        !(i >= 3 && syllable_at(hay, i) && syllable_at(hay, i - 3))
+    }
 }
 
 /// The boundary rules of the module doc for a match `start..end` of `text`.
@@ -1108,6 +1160,30 @@ mod tests {
             d.detect(&text, &mut got).unwrap();
             let got: Vec<_> = got.iter().map(|f| (f.start, f.end, f.detector.to_string())).collect();
             proptest::prop_assert_eq!(got, reference(&lists, &text));
+        }
+    }
+
+    /// The start half of [`boundaries_ok`], on chars: what [`start_ok`] must agree with.
+    fn start_ok_chars(text: &str, start: usize) -> bool {
+        let first = text[start..].chars().next().expect("a char at start");
+        let Some(before) = text[..start].chars().next_back() else {
+            return true;
+        };
+        !(first.is_ascii_alphanumeric() && before.is_ascii() && is_word_byte(before as u8)
+            || is_syllable(first) && is_syllable(before))
+    }
+
+    proptest::proptest! {
+        /// The byte-level start test agrees with the char-level rule at every char boundary
+        /// (syllables at both ends of the range, jamo and other 3-byte chars led by the
+        /// same bytes as syllables, ASCII words, `_`).
+        #[test]
+        fn start_ok_agrees_with_the_char_rule(
+            text in "[a-zA-Z0-9_ .가각힣\u{ABFF}\u{D7A4}\u{D7FF}\u{3131}\u{1100}é中]{0,24}",
+        ) {
+            for (i, _) in text.char_indices() {
+                proptest::prop_assert_eq!(start_ok(text.as_bytes(), i), start_ok_chars(&text, i), "at {}", i);
+            }
         }
     }
 

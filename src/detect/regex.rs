@@ -75,7 +75,6 @@ use std::path::Path;
 
 use aho_corasick::AhoCorasick;
 use regex_automata::meta;
-use regex_automata::util::captures::Captures;
 use regex_automata::{Anchored, Input, MatchKind, PatternID, PatternSet};
 use serde::Deserialize;
 
@@ -274,8 +273,6 @@ impl fmt::Debug for Rule {
 struct Scratch {
     /// Patterns matching at the current start (the probe's answer).
     set: PatternSet,
-    /// Capture slots for value-group patterns.
-    caps: Captures,
 }
 
 /// A candidate that passed its rule's checks.
@@ -298,8 +295,12 @@ pub struct RegexDetector {
     rules: Vec<Rule>,
     /// Pattern id -> index into `rules`.
     pattern_rule: Vec<usize>,
-    /// Pattern id -> whether it has a value group `v` (the finding is that group only).
-    value_group: Vec<bool>,
+    /// Pattern id -> for a pattern with a value group `v` (the finding is that group only),
+    /// the pattern alone, used to read the group's span within a match `scan` found. A
+    /// captures search on `scan` itself would run its backtracker over the NFA of every
+    /// pattern, clearing a visited set of (all states x haystack) bits per call: that was a
+    /// third of the detector's instructions.
+    value_group: Vec<Option<meta::Regex>>,
     /// Leftmost-first: finds the next match start and each pattern's anchored extent.
     scan: meta::Regex,
     /// `MatchKind::All`: which patterns match at a given start.
@@ -369,12 +370,22 @@ impl RegexDetector {
         let probe = build(MatchKind::All)?;
         let value_group = (0..patterns.len())
             .map(|i| {
-                PatternID::new(i)
+                let has_group = PatternID::new(i)
                     .ok()
                     .and_then(|pid| scan.group_info().to_index(pid, VALUE_GROUP))
-                    .is_some()
+                    .is_some();
+                if !has_group {
+                    return Ok(None);
+                }
+                meta::Builder::new()
+                    .configure(meta::Config::new().match_kind(MatchKind::LeftmostFirst))
+                    .build(&patterns[i])
+                    .map(Some)
+                    .map_err(|e| RuleError::Build {
+                        message: e.to_string(),
+                    })
             })
-            .collect();
+            .collect::<Result<Vec<_>, _>>()?;
         let validated_names = rules
             .iter()
             .filter(|r: &&Rule| r.validator.is_some())
@@ -500,7 +511,6 @@ impl RegexDetector {
             };
             let scratch = scratch.get_or_insert_with(|| Scratch {
                 set: PatternSet::new(self.pattern_rule.len()),
-                caps: self.scan.create_captures(),
             });
             match self.best_at(text, m.start(), m.pattern(), m.end(), scratch) {
                 Some(c) => {
@@ -508,7 +518,7 @@ impl RegexDetector {
                     at = c.end.max(m.start() + 1);
                 }
                 // A keyword-anchored match may hold a value another rule wants.
-                None if self.value_group[m.pattern().as_usize()] => at = m.start() + 1,
+                None if self.value_group[m.pattern().as_usize()].is_some() => at = m.start() + 1,
                 None => at = m.end(),
             }
             // Stay on a char boundary (ends are; `start + 1` may not be).
@@ -527,7 +537,7 @@ impl RegexDetector {
         first_end: usize,
         scratch: &mut Scratch,
     ) -> Option<Candidate> {
-        let Scratch { set, caps } = scratch;
+        let Scratch { set } = scratch;
         set.clear();
         let anchored = Input::new(text)
             .range(start..)
@@ -536,8 +546,8 @@ impl RegexDetector {
         self.probe.which_overlapping_matches(&anchored, set);
         let mut best: Option<Candidate> = None;
         let mut consider = |pid: PatternID, end: usize| {
-            let (vs, ve) = if self.value_group[pid.as_usize()] {
-                match self.value_span(text, pid, start, caps) {
+            let (vs, ve) = if let Some(alone) = &self.value_group[pid.as_usize()] {
+                match value_span(alone, text, start, end) {
                     Some(span) => span,
                     None => return,
                 }
@@ -573,23 +583,6 @@ impl RegexDetector {
             }
         }
         best
-    }
-
-    /// The span of the value group of pattern `pid` matched (anchored) at `start`.
-    fn value_span(
-        &self,
-        text: &str,
-        pid: PatternID,
-        start: usize,
-        caps: &mut Captures,
-    ) -> Option<(usize, usize)> {
-        let input = Input::new(text)
-            .range(start..)
-            .anchored(Anchored::Pattern(pid));
-        self.scan.search_captures(&input, caps);
-        caps.get_group_by_name(VALUE_GROUP)
-            .map(|s| (s.start, s.end))
-            .filter(|(s, e)| s < e)
     }
 
     /// Applies rule `ri` to the match `start..end`: boundaries, validator, context.
@@ -661,6 +654,18 @@ impl Detector for RegexDetector {
             Priority::from_detector_name(&finding.detector)
         }
     }
+}
+
+/// The span of the value group in the match `start..end` of the pattern `alone` (found by
+/// the scan; the same leftmost-first match, so the search is bounded by it). Its captures are
+/// allocated per call: value-group matches are rare.
+fn value_span(alone: &meta::Regex, text: &str, start: usize, end: usize) -> Option<(usize, usize)> {
+    let mut caps = alone.create_captures();
+    let input = Input::new(text).range(start..end).anchored(Anchored::Yes);
+    alone.search_captures(&input, &mut caps);
+    caps.get_group_by_name(VALUE_GROUP)
+        .map(|s| (s.start, s.end))
+        .filter(|(s, e)| s < e)
 }
 
 fn is_word(b: u8) -> bool {
