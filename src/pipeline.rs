@@ -43,11 +43,14 @@ use crate::telemetry::Metrics;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use hmac::{Hmac, Mac};
-use http::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{
+    HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER,
+};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{combinators::BoxBody, BodyExt, Full, Limited};
 use sha2::Sha256;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -112,6 +115,9 @@ pub enum GatewayError {
     Forward(#[from] ForwardError),
     #[error("could not restore the response: {0}")]
     Restore(#[from] RestoreError),
+    /// More than `server.max_in_flight` requests were being handled.
+    #[error("the gateway is at its limit of requests handled at once (server.max_in_flight = {0}); retry later")]
+    Overloaded(usize),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -126,9 +132,9 @@ impl GatewayError {
             GatewayError::BodyRead(_) => StatusCode::BAD_REQUEST,
             GatewayError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             GatewayError::Api(e) => e.status(),
-            GatewayError::Detect(DetectError::Timeout { .. }) | GatewayError::DetectionTimeout => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            GatewayError::Detect(DetectError::Timeout { .. })
+            | GatewayError::DetectionTimeout
+            | GatewayError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::Detect(_) => StatusCode::INTERNAL_SERVER_ERROR,
             GatewayError::Vault(VaultError::ConversationFull(_)) => {
                 StatusCode::UNPROCESSABLE_ENTITY
@@ -152,6 +158,7 @@ impl GatewayError {
             GatewayError::Vault(VaultError::ConversationFull(_)) => Fault::Client,
             GatewayError::Detect(_)
             | GatewayError::DetectionTimeout
+            | GatewayError::Overloaded(_)
             | GatewayError::Vault(_)
             | GatewayError::Internal(_) => Fault::Internal,
             GatewayError::Forward(e) => Fault::from_str(e.fault()),
@@ -176,6 +183,7 @@ impl GatewayError {
             GatewayError::Forward(ForwardError::Timeout) => "garim_upstream_timeout",
             GatewayError::Forward(_) => "garim_upstream_error",
             GatewayError::Restore(_) => "garim_restore_failed",
+            GatewayError::Overloaded(_) => "garim_overloaded",
             GatewayError::Internal(_) => "garim_internal",
         }
     }
@@ -189,6 +197,16 @@ pub fn error_response(family: ApiFamily, err: &GatewayError) -> Response<Body> {
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if matches!(
+        err,
+        GatewayError::Overloaded(_)
+            | GatewayError::DetectionTimeout
+            | GatewayError::Detect(DetectError::Timeout { .. })
+    ) {
+        // Transient: the same request can succeed a moment later.
+        resp.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    }
     resp
 }
 
@@ -208,6 +226,20 @@ pub struct Gateway {
     pub hasher: ValueHasher,
     pub metrics: Metrics,
     conv_key: Secret<Vec<u8>>,
+    /// Proxied requests being handled now, against `server.max_in_flight`.
+    admitted: Arc<AtomicUsize>,
+    /// Set while requests are being refused for that limit: one log line per overload, not
+    /// one per refused request.
+    shedding: AtomicBool,
+}
+
+/// One admitted request; gives its place back when dropped.
+struct Admission(Arc<AtomicUsize>);
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// What the connection knows about the caller.
@@ -271,6 +303,34 @@ impl Gateway {
             hasher,
             metrics,
             conv_key: Secret::new(key),
+            admitted: Arc::new(AtomicUsize::new(0)),
+            shedding: AtomicBool::new(false),
+        }
+    }
+
+    /// A place among the `server.max_in_flight` requests handled at once, or `None` when all
+    /// are taken.
+    fn admit(&self) -> Option<Admission> {
+        let limit = self.config.server.max_in_flight;
+        let admitted = self
+            .admitted
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .is_ok();
+        if admitted {
+            if self.shedding.swap(false, Ordering::Relaxed) {
+                tracing::info!("requests admitted again after an overload");
+            }
+            Some(Admission(self.admitted.clone()))
+        } else {
+            if !self.shedding.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    limit,
+                    "server.max_in_flight reached: refusing requests with 503 until one finishes (garim_blocked_requests_total{{reason=\"garim_overloaded\"}})"
+                );
+            }
+            None
         }
     }
 
@@ -355,6 +415,13 @@ impl Gateway {
             degraded: None,
         };
         let family = api::guess_family(&rest, req.headers());
+        // Held until the response starts (a streamed body is not counted): detection and the
+        // wait for the upstream's headers are what an overload queues.
+        let Some(_admission) = self.admit() else {
+            let err = GatewayError::Overloaded(self.config.server.max_in_flight);
+            self.metrics.blocked(&rec.route, err.code());
+            return self.fail(family, &rec, err);
+        };
         if route.mode == RouteMode::Passthrough {
             rec.api = "passthrough".into();
             return match self.passthrough(req, &route, &rest, &mut rec).await {
@@ -382,6 +449,10 @@ impl Gateway {
 
     fn fail(&self, family: ApiFamily, rec: &Record, err: GatewayError) -> Response<Body> {
         match err.fault() {
+            // Logged once per overload by `admit`, counted per request.
+            _ if matches!(err, GatewayError::Overloaded(_)) => {
+                tracing::debug!(request_id = %rec.request_id, code = err.code(), "request shed")
+            }
             Fault::Internal => {
                 tracing::error!(request_id = %rec.request_id, code = err.code(), error = %err, "request failed")
             }

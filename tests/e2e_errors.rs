@@ -329,3 +329,61 @@ async fn truncated_sse_ends_and_gateway_survives() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_all_restored("after truncation", &r.text());
 }
+
+/// Load shedding: past `server.max_in_flight` requests handled at once, a request gets 503 at
+/// once (in its API's shape, with `Retry-After`), is not forwarded and is counted; the place
+/// comes back when the held request's response starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_over_max_in_flight_are_shed_with_503() {
+    let up = Upstream::start().await;
+    up.set(Behavior {
+        delay_headers: Some(Duration::from_millis(1500)),
+        ..Default::default()
+    });
+    let gw = std::sync::Arc::new(gateway_for(&up, "[server]\nmax_in_flight = 1\n"));
+    let held = {
+        let gw = gw.clone();
+        tokio::spawn(async move { gw.post_json(CHAT, &chat_request(false)).await })
+    };
+    assert!(
+        up.wait_for_requests(1, Duration::from_secs(10)).await,
+        "the first request never reached the upstream"
+    );
+    for (path, shape, sent) in [
+        (CHAT, Shape::OpenAi, chat_request(false)),
+        (MESSAGES, Shape::Anthropic, anthropic_request(false)),
+        (GEMINI, Shape::Gemini, gemini_request()),
+    ] {
+        let t = Instant::now();
+        let r = gw.post_json(path, &sent).await;
+        assert_error(&r, 503, shape);
+        if shape == Shape::OpenAi {
+            assert_eq!(r.json()["error"]["code"], json!("garim_overloaded"));
+        }
+        assert_eq!(r.header("retry-after").as_deref(), Some("1"));
+        assert!(
+            t.elapsed() < Duration::from_millis(1000),
+            "the refusal waited for the held request: {:?}",
+            t.elapsed()
+        );
+    }
+    assert_eq!(up.count(), 1, "a shed request was forwarded");
+    let r = held.await.unwrap();
+    assert_eq!(r.status.as_u16(), 200, "{}", r.text());
+    // The place is free again.
+    up.set(Behavior::default());
+    let r = gw.post_json(CHAT, &chat_request(false)).await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.text());
+    let metrics = gw.get("/metrics").await.text();
+    assert!(
+        metrics.contains(
+            "garim_blocked_requests_total{route=\"/openai\",reason=\"garim_overloaded\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        gw.stderr().matches("server.max_in_flight reached").count() == 1,
+        "one warning per overload: {}",
+        gw.stderr()
+    );
+}

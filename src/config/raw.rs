@@ -29,6 +29,7 @@ pub struct RawServer {
     pub header_read_timeout_ms: u64,
     pub body_read_timeout_ms: u64,
     pub shutdown_grace_ms: u64,
+    pub max_in_flight: usize,
     pub tls: Option<RawTls>,
 }
 
@@ -40,6 +41,7 @@ impl Default for RawServer {
             header_read_timeout_ms: 10_000,
             body_read_timeout_ms: 30_000,
             shutdown_grace_ms: 30_000,
+            max_in_flight: 1024,
             tls: None,
         }
     }
