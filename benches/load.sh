@@ -4,6 +4,7 @@
 #
 #   benches/load.sh [RATE] [REQUESTS]      (defaults: 1000 requests/s, 50000 requests)
 #   NER=off benches/load.sh ...            (the rules only: [detect.ner] enabled = false)
+#   MAX_IN_FLIGHT=16 benches/load.sh ...   ([detect] max_in_flight = 16: load shedding)
 #
 # With the embedded default the NER models run on every request: a 2 KB request costs a few
 # ms of CPU per core, so this 2-core machine sustains on the order of a hundred such requests
@@ -44,8 +45,11 @@ wait_line() { # file -> address from "listening on ADDR"
 GARIM_MOCK_LISTEN=127.0.0.1:0 "$MOCK" >"$work/mock.out" 2>&1 & pids+=($!)
 UP=$(wait_line "$work/mock.out")
 cfg=()
-if [ "${NER:-on}" = off ]; then
-  printf '[detect.ner]\nenabled = false\n' >"$work/garim.toml"
+if [ "${NER:-on}" = off ] || [ -n "${MAX_IN_FLIGHT:-}" ]; then
+  : >"$work/garim.toml"
+  printf '[detect]\n' >>"$work/garim.toml"
+  [ -n "${MAX_IN_FLIGHT:-}" ] && printf 'max_in_flight = %d\n' "$MAX_IN_FLIGHT" >>"$work/garim.toml"
+  [ "${NER:-on}" = off ] && printf '[detect.ner]\nenabled = false\n' >>"$work/garim.toml"
   cfg=(--config "$work/garim.toml")
 fi
 export GARIM_ORT_DYLIB=${GARIM_ORT_DYLIB:-$(scripts/install-onnxruntime.sh | tail -n1)}
@@ -95,14 +99,16 @@ def load(name):
     d = json.load(open(f"{work}/{name}.json"))
     s = d["summary"]; p = d["latencyPercentiles"]
     codes = d.get("statusCodeDistribution", {})
+    shed = codes.get("503", 0)
     errors = sum(d.get("errorDistribution", {}).values()) + sum(v for k, v in codes.items() if k != "200")
     return {"rps": s["requestsPerSec"], "p50": p["p50"] * 1e3, "p99": p["p99"] * 1e3,
-            "p999": p.get("p99.9", 0) * 1e3, "ok": codes.get("200", 0), "errors": errors}
+            "p999": p.get("p99.9", 0) * 1e3, "ok": codes.get("200", 0), "errors": errors,
+            "shed": shed}
 d, g = load("direct"), load("garim")
 print(f"load: {n} requests at {rate}/s, 2 KB chat request with 5 findings")
-print(f"{'':8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} {'200s':>7} {'errors':>6}")
+print(f"{'':8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} {'200s':>7} {'errors':>6} {'(503s)':>6}")
 for name, r in (("direct", d), ("garim", g)):
-    print(f"{name:8} {r['rps']:8.0f} {r['p50']:8.3f} {r['p99']:8.3f} {r['p999']:9.3f} {r['ok']:7d} {r['errors']:6d}")
+    print(f"{name:8} {r['rps']:8.0f} {r['p50']:8.3f} {r['p99']:8.3f} {r['p999']:9.3f} {r['ok']:7d} {r['errors']:6d} {r['shed']:6d}")
 print(f"added latency: p50 {g['p50'] - d['p50']:.3f} ms, p99 {g['p99'] - d['p99']:.3f} ms")
 print(f"garim RSS: idle {int(idle) / 1024:.1f} MiB, peak under load {int(peak) / 1024:.1f} MiB")
 print(f"audit lines written: {audit}")

@@ -115,8 +115,8 @@ pub enum GatewayError {
     Forward(#[from] ForwardError),
     #[error("could not restore the response: {0}")]
     Restore(#[from] RestoreError),
-    /// More than `server.max_in_flight` requests were being handled.
-    #[error("the gateway is at its limit of requests handled at once (server.max_in_flight = {0}); retry later")]
+    /// `detect.max_in_flight` requests were already in detection.
+    #[error("the gateway is at its limit of requests scanned at once (detect.max_in_flight = {0}); retry later")]
     Overloaded(usize),
     #[error("internal error: {0}")]
     Internal(String),
@@ -226,7 +226,7 @@ pub struct Gateway {
     pub hasher: ValueHasher,
     pub metrics: Metrics,
     conv_key: Secret<Vec<u8>>,
-    /// Proxied requests being handled now, against `server.max_in_flight`.
+    /// Requests in detection now, against `detect.max_in_flight`.
     admitted: Arc<AtomicUsize>,
     /// Set while requests are being refused for that limit: one log line per overload, not
     /// one per refused request.
@@ -308,10 +308,10 @@ impl Gateway {
         }
     }
 
-    /// A place among the `server.max_in_flight` requests handled at once, or `None` when all
-    /// are taken.
+    /// A place among the `detect.max_in_flight` requests in detection at once, or `None` when
+    /// all are taken.
     fn admit(&self) -> Option<Admission> {
-        let limit = self.config.server.max_in_flight;
+        let limit = self.config.detect.max_in_flight;
         let admitted = self
             .admitted
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
@@ -327,7 +327,7 @@ impl Gateway {
             if !self.shedding.swap(true, Ordering::Relaxed) {
                 tracing::warn!(
                     limit,
-                    "server.max_in_flight reached: refusing requests with 503 until one finishes (garim_blocked_requests_total{{reason=\"garim_overloaded\"}})"
+                    "detect.max_in_flight reached: refusing requests with 503 until a detection finishes (garim_blocked_requests_total{{reason=\"garim_overloaded\"}})"
                 );
             }
             None
@@ -415,13 +415,6 @@ impl Gateway {
             degraded: None,
         };
         let family = api::guess_family(&rest, req.headers());
-        // Held until the response starts (a streamed body is not counted): detection and the
-        // wait for the upstream's headers are what an overload queues.
-        let Some(_admission) = self.admit() else {
-            let err = GatewayError::Overloaded(self.config.server.max_in_flight);
-            self.metrics.blocked(&rec.route, err.code());
-            return self.fail(family, &rec, err);
-        };
         if route.mode == RouteMode::Passthrough {
             rec.api = "passthrough".into();
             return match self.passthrough(req, &route, &rest, &mut rec).await {
@@ -451,6 +444,7 @@ impl Gateway {
         match err.fault() {
             // Logged once per overload by `admit`, counted per request.
             _ if matches!(err, GatewayError::Overloaded(_)) => {
+                self.metrics.blocked(&rec.route, err.code());
                 tracing::debug!(request_id = %rec.request_id, code = err.code(), "request shed")
             }
             Fault::Internal => {
@@ -626,6 +620,10 @@ impl Gateway {
         let total: usize = texts.iter().map(String::len).sum();
         // One engine for the whole request, even if a reload swaps in another meanwhile.
         let engine = self.engine.current();
+        // Load shedding: a place among the requests in detection, held until it ends.
+        let admission = self
+            .admit()
+            .ok_or(GatewayError::Overloaded(self.config.detect.max_in_flight))?;
         let (texts, findings): (Vec<String>, Vec<Vec<Finding>>) = if engine.has_ner() {
             self.detect_with_ner(engine, texts, rec).await?
         } else if total > 64 * 1024 {
@@ -634,6 +632,7 @@ impl Gateway {
             let f = engine.detect_all(&texts)?;
             (texts, f)
         };
+        drop(admission);
 
         let n_findings: usize = findings.iter().map(Vec::len).sum();
         // The body is always re-encoded from what was scanned, even with nothing to mask: the

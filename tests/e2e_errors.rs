@@ -330,60 +330,157 @@ async fn truncated_sse_ends_and_gateway_survives() {
     assert_all_restored("after truncation", &r.text());
 }
 
-/// Load shedding: past `server.max_in_flight` requests handled at once, a request gets 503 at
-/// once (in its API's shape, with `Retry-After`), is not forwarded and is counted; the place
-/// comes back when the held request's response starts.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// A detector that blocks every call until the test opens its gate: holds requests in
+/// detection, so that the load-shedding limit can be reached on purpose.
+struct Gate {
+    open: std::sync::Mutex<bool>,
+    cv: std::sync::Condvar,
+    entered: std::sync::atomic::AtomicUsize,
+}
+
+impl garim::detect::Detector for Gate {
+    fn name(&self) -> &str {
+        "gate"
+    }
+    fn detect(
+        &self,
+        _text: &str,
+        _out: &mut Vec<garim::detect::Finding>,
+    ) -> Result<(), garim::detect::DetectError> {
+        self.entered
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut open = self.open.lock().unwrap();
+        while !*open {
+            open = self.cv.wait(open).unwrap();
+        }
+        Ok(())
+    }
+}
+
+impl Gate {
+    fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.cv.notify_all();
+    }
+}
+
+/// Opens the gate when dropped, also when the test fails: the runtime waits for the blocking
+/// threads held there before the test can end.
+struct OpenOnDrop(std::sync::Arc<Gate>);
+
+impl Drop for OpenOnDrop {
+    fn drop(&mut self) {
+        self.0.open();
+    }
+}
+
+/// Load shedding: past `detect.max_in_flight` requests in detection at once, a request gets
+/// 503 at once (in its API's shape, with `Retry-After`), is not forwarded and is counted; the
+/// place comes back when the held request's detection ends. The library stack in process
+/// (the real server and pipeline), with a detector that blocks until the test lets it go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn requests_over_max_in_flight_are_shed_with_503() {
+    use std::sync::Arc;
     let up = Upstream::start().await;
-    up.set(Behavior {
-        delay_headers: Some(Duration::from_millis(1500)),
-        ..Default::default()
+    let mut cfg = garim::config::Config::embedded_default();
+    cfg.apply_overrides(
+        Some("127.0.0.1:0"),
+        &[
+            format!("/openai={}", up.url()),
+            format!("/anthropic={}", up.url()),
+            format!("/gemini={}", up.url()),
+        ],
+        None,
+    )
+    .unwrap();
+    cfg.detect.ner.enabled = false;
+    cfg.detect.max_in_flight = 1;
+    let gw = Arc::new(garim::pipeline::Gateway::from_config(Arc::new(cfg)).unwrap());
+    let gate = Arc::new(Gate {
+        open: std::sync::Mutex::new(false),
+        cv: std::sync::Condvar::new(),
+        entered: Default::default(),
     });
-    let gw = std::sync::Arc::new(gateway_for(&up, "[server]\nmax_in_flight = 1\n"));
+    gw.engine
+        .replace(garim::detect::Engine::new(vec![gate.clone()]));
+    let _open_at_the_end = OpenOnDrop(gate.clone());
+    let listener = garim::server::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(garim::server::Server::new(gw.clone()).serve(
+        listener,
+        None,
+        std::future::pending(),
+    ));
+
+    // Over 64 KB of text: the pipeline detects it on the blocking pool, so the gate holds a
+    // blocking thread and not one of the runtime's workers (small bodies are scanned inline).
+    let big = json!({"model": "m", "messages": [{"role": "user", "content": "x ".repeat(40_000)}]});
     let held = {
-        let gw = gw.clone();
-        tokio::spawn(async move { gw.post_json(CHAT, &chat_request(false)).await })
+        let url = format!("{base}{CHAT}");
+        tokio::spawn(async move { common::gateway::post_json(&url, &big).await })
     };
-    assert!(
-        up.wait_for_requests(1, Duration::from_secs(10)).await,
-        "the first request never reached the upstream"
-    );
+    let t = Instant::now();
+    while gate.entered.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the first request never reached detection"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Big bodies here too: were one admitted, it would wait at the gate on the blocking pool
+    // and the timeout below would report it.
+    let text = "x ".repeat(40_000);
     for (path, shape, sent) in [
-        (CHAT, Shape::OpenAi, chat_request(false)),
-        (MESSAGES, Shape::Anthropic, anthropic_request(false)),
-        (GEMINI, Shape::Gemini, gemini_request()),
+        (
+            CHAT,
+            Shape::OpenAi,
+            json!({"model": "m", "messages": [{"role": "user", "content": text}]}),
+        ),
+        (
+            MESSAGES,
+            Shape::Anthropic,
+            json!({"model": "m", "max_tokens": 16, "messages": [{"role": "user", "content": text}]}),
+        ),
+        (
+            GEMINI,
+            Shape::Gemini,
+            json!({"contents": [{"role": "user", "parts": [{"text": text}]}]}),
+        ),
     ] {
-        let t = Instant::now();
-        let r = gw.post_json(path, &sent).await;
+        let r = tokio::time::timeout(
+            Duration::from_secs(5),
+            common::gateway::post_json(&format!("{base}{path}"), &sent),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{path}: not refused at once (admitted past the limit?)"));
         assert_error(&r, 503, shape);
         if shape == Shape::OpenAi {
             assert_eq!(r.json()["error"]["code"], json!("garim_overloaded"));
         }
         assert_eq!(r.header("retry-after").as_deref(), Some("1"));
-        assert!(
-            t.elapsed() < Duration::from_millis(1000),
-            "the refusal waited for the held request: {:?}",
-            t.elapsed()
-        );
     }
-    assert_eq!(up.count(), 1, "a shed request was forwarded");
+    assert_eq!(
+        gate.entered.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "a shed request was scanned"
+    );
+    assert_eq!(up.count(), 0, "a request was forwarded");
+    gate.open();
     let r = held.await.unwrap();
     assert_eq!(r.status.as_u16(), 200, "{}", r.text());
     // The place is free again.
-    up.set(Behavior::default());
-    let r = gw.post_json(CHAT, &chat_request(false)).await;
+    let r = common::gateway::post_json(&format!("{base}{CHAT}"), &chat_request(false)).await;
     assert_eq!(r.status.as_u16(), 200, "{}", r.text());
-    let metrics = gw.get("/metrics").await.text();
+    assert_eq!(up.count(), 2);
+    let metrics = common::gateway::get(&format!("{base}/metrics"))
+        .await
+        .text();
     assert!(
         metrics.contains(
             "garim_blocked_requests_total{route=\"/openai\",reason=\"garim_overloaded\"} 1"
         ),
         "{metrics}"
-    );
-    assert!(
-        gw.stderr().matches("server.max_in_flight reached").count() == 1,
-        "one warning per overload: {}",
-        gw.stderr()
     );
 }

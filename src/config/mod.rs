@@ -133,10 +133,6 @@ pub struct ServerSettings {
     pub header_read_timeout: Duration,
     pub body_read_timeout: Duration,
     pub shutdown_grace: Duration,
-    /// Most proxied requests handled at once (from their headers until the response starts);
-    /// more get 503 at once. Load shedding: without it, an overloaded gateway (NER is CPU
-    /// bound) queues requests for seconds instead of refusing what it cannot serve.
-    pub max_in_flight: usize,
     pub tls: Option<TlsSettings>,
 }
 
@@ -161,6 +157,11 @@ pub struct DetectSettings {
     pub dictionaries: Vec<DictionarySettings>,
     /// `[detect.ner]`. The models are loaded once at start (see `detect::ner::route::load`).
     pub ner: NerSettings,
+    /// Most requests in detection at once; more get 503 at once. Load shedding: detection
+    /// (NER above all) is what uses the CPU, and an overloaded gateway without a limit
+    /// queues requests for seconds instead of refusing what it cannot serve. Requests
+    /// waiting for the upstream are not counted (LLM answers take seconds).
+    pub max_in_flight: usize,
 }
 
 /// A language the NER router knows how to recognise.
@@ -731,7 +732,6 @@ impl Config {
             header_read_timeout: ms("server.header_read_timeout_ms", s.header_read_timeout_ms)?,
             body_read_timeout: ms("server.body_read_timeout_ms", s.body_read_timeout_ms)?,
             shutdown_grace: ms("server.shutdown_grace_ms", s.shutdown_grace_ms)?,
-            max_in_flight: count("server.max_in_flight", s.max_in_flight)?,
             tls: match &s.tls {
                 None => None,
                 Some(t) => {
@@ -884,6 +884,7 @@ impl Config {
                 },
                 dictionaries,
                 ner,
+                max_in_flight: count("detect.max_in_flight", d.max_in_flight)?,
             },
             vault,
             conversation_header,
@@ -957,9 +958,9 @@ mod tests {
         assert!(c.route_for("/openaix/v1").is_none());
         assert!(c.route_for("/").is_none());
         assert_eq!(c.audit.queue_capacity, crate::audit::DEFAULT_QUEUE_CAPACITY);
-        assert_eq!(c.server.max_in_flight, 1024);
-        let bad = Config::from_toml_str("[server]\nmax_in_flight = 0\n", "t.toml").unwrap_err();
-        assert!(bad.to_string().contains("server.max_in_flight"), "{bad}");
+        assert_eq!(c.detect.max_in_flight, 64);
+        let bad = Config::from_toml_str("[detect]\nmax_in_flight = 0\n", "t.toml").unwrap_err();
+        assert!(bad.to_string().contains("detect.max_in_flight"), "{bad}");
         let bad = Config::from_toml_str("[audit]\nqueue_capacity = 0\n", "t.toml").unwrap_err();
         assert!(bad.to_string().contains("audit.queue_capacity"), "{bad}");
     }

@@ -29,7 +29,6 @@ pub struct RawServer {
     pub header_read_timeout_ms: u64,
     pub body_read_timeout_ms: u64,
     pub shutdown_grace_ms: u64,
-    pub max_in_flight: usize,
     pub tls: Option<RawTls>,
 }
 
@@ -41,7 +40,6 @@ impl Default for RawServer {
             header_read_timeout_ms: 10_000,
             body_read_timeout_ms: 30_000,
             shutdown_grace_ms: 30_000,
-            max_in_flight: 1024,
             tls: None,
         }
     }
@@ -103,6 +101,8 @@ pub struct RawDetect {
     pub dictionary: Vec<RawDictionary>,
     /// `[detect.ner]`: NER models on ONNX Runtime (off by default).
     pub ner: RawNer,
+    /// Most requests scanned at once; more are refused with 503 (load shedding).
+    pub max_in_flight: usize,
 }
 
 impl Default for RawDetect {
@@ -115,6 +115,7 @@ impl Default for RawDetect {
             korean_names: RawKoreanNames::default(),
             dictionary: Vec::new(),
             ner: RawNer::default(),
+            max_in_flight: 64,
         }
     }
 }

@@ -293,6 +293,7 @@ mod tests {
             },
             dictionaries: Vec::new(),
             ner: crate::config::NerSettings::default(),
+            max_in_flight: 1,
         }
     }
 
