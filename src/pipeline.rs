@@ -27,6 +27,12 @@
 //! `on_timeout = "rules_only"`, forwards it masked by the rules, with the audit event's
 //! `degraded` set to [`NER_RULES_ONLY_CODE`]; both count in `garim_ner_timeouts_total{action}`.
 //!
+//! **Load shedding.** At most `detect.max_in_flight` requests are in detection at once; the
+//! next one gets 503 `garim_overloaded` with `Retry-After: 1` at once, nothing forwarded,
+//! counted in `garim_blocked_requests_total{reason="garim_overloaded"}` (one warning per
+//! overload in the log). Detection is what uses the CPU; without a limit an overloaded
+//! gateway queues requests for seconds. Requests waiting for the upstream are not counted.
+//!
 //! Limits: the derived key changes if a client edits its first message; clients that do so
 //! should send the header. Non-streamed responses are buffered (bounded by
 //! `upstream.max_response_bytes`) to restore them; streams are restored event by event.
