@@ -203,57 +203,131 @@ fn open_input(input: Option<&PathBuf>) -> Result<Box<dyn BufRead>, Failure> {
     }
 }
 
-fn engine(config: Option<&PathBuf>) -> Result<garim::detect::Engine, Failure> {
+/// The engine of the configuration, and how many lines `scan` and `mask` detect at once.
+fn engine(config: Option<&PathBuf>) -> Result<(garim::detect::Engine, usize), Failure> {
     let cfg = load_config(config)?;
     // The same configuration as `serve`: with [detect.ner] enabled, the models are loaded
     // here too (a missing ONNX Runtime library exits 2 with what to do).
     let ner =
         garim::detect::ner::route::load(&cfg.detect.ner).map_err(|e| Failure::Usage(e.into()))?;
-    garim::detect::build_engine_with(&cfg.detect, ner).map_err(|e| Failure::Usage(e.into()))
+    let engine =
+        garim::detect::build_engine_with(&cfg.detect, ner).map_err(|e| Failure::Usage(e.into()))?;
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    // With NER a call mostly waits for the model pools, which batch across concurrent calls:
+    // enough callers to fill a batch on every worker of both models.
+    let threads = if engine.has_ner() {
+        (2 * cfg.detect.ner.workers * cfg.detect.ner.max_batch).clamp(cores, 64)
+    } else {
+        cores
+    };
+    Ok((engine, threads))
+}
+
+/// Lines read and detected at once by `scan` and `mask` (their output keeps input order).
+const LINE_CHUNK: usize = 1024;
+
+/// Up to [`LINE_CHUNK`] lines of `input` (none at the end), and the read error that stopped
+/// it early, if one did: the lines before it are still processed and printed.
+fn next_lines(input: &mut dyn BufRead) -> (Vec<String>, Option<std::io::Error>) {
+    let mut lines = Vec::new();
+    for line in input.lines().take(LINE_CHUNK) {
+        match line {
+            Ok(l) => lines.push(l),
+            Err(e) => return (lines, Some(e)),
+        }
+    }
+    (lines, None)
+}
+
+/// The findings of every line, in order, detected by `threads` threads at once.
+fn detect_lines(
+    engine: &garim::detect::Engine,
+    lines: &[String],
+    threads: usize,
+) -> Vec<Result<Vec<garim::detect::Finding>, garim::detect::DetectError>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::OnceLock;
+    if threads <= 1 || lines.len() <= 1 {
+        return lines.iter().map(|l| engine.detect(l)).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let results: Vec<OnceLock<_>> = lines.iter().map(|_| OnceLock::new()).collect();
+    std::thread::scope(|s| {
+        for _ in 0..threads.min(lines.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(line) = lines.get(i) else { break };
+                let _ = results[i].set(engine.detect(line));
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|r| r.into_inner().expect("every line was detected"))
+        .collect()
 }
 
 fn scan(config: Option<PathBuf>, json: bool, input: Option<PathBuf>) -> Result<(), Failure> {
-    let engine = engine(config.as_ref())?;
+    let (engine, threads) = engine(config.as_ref())?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for line in open_input(input.as_ref())?.lines() {
-        let line = line.context("reading input")?;
-        let findings = engine.detect(&line)?;
-        if json {
-            let offsets: Vec<usize> = findings.iter().flat_map(|f| [f.start, f.end]).collect();
-            let chars = garim::detect::byte_to_char_offsets(&line, &offsets);
-            let spans: Vec<serde_json::Value> = findings
-                .iter()
-                .zip(chars.chunks(2))
-                .map(|(f, c)| {
-                    serde_json::json!({
-                        "start": c[0], "end": c[1], "label": f.label.as_str(),
-                        "subtype": f.subtype, "detector": f.detector, "score": f.score,
-                    })
-                })
-                .collect();
-            writeln!(out, "{}", serde_json::json!({ "spans": spans }))?;
-        } else {
-            for f in &findings {
-                // The finding's own text is the point of `scan`: the user ran it on their data.
-                writeln!(
-                    out,
-                    "{}-{}\t{}\t{}\t{:.2}\t{}",
-                    f.start,
-                    f.end,
-                    f.label,
-                    f.subtype.as_deref().unwrap_or("-"),
-                    f.score,
-                    &line[f.start..f.end]
-                )?;
-            }
+    let mut input = open_input(input.as_ref())?;
+    loop {
+        let (lines, read_error) = next_lines(&mut input);
+        if lines.is_empty() && read_error.is_none() {
+            break;
+        }
+        for (line, findings) in lines.iter().zip(detect_lines(&engine, &lines, threads)) {
+            scan_line(&mut out, json, line, &findings?)?;
+        }
+        if let Some(e) = read_error {
+            out.flush()?;
+            return Err(anyhow::Error::from(e).context("reading input").into());
         }
     }
     out.flush()?;
     Ok(())
 }
 
+fn scan_line(
+    out: &mut impl Write,
+    json: bool,
+    line: &str,
+    findings: &[garim::detect::Finding],
+) -> Result<(), Failure> {
+    if json {
+        let offsets: Vec<usize> = findings.iter().flat_map(|f| [f.start, f.end]).collect();
+        let chars = garim::detect::byte_to_char_offsets(line, &offsets);
+        let spans: Vec<serde_json::Value> = findings
+            .iter()
+            .zip(chars.chunks(2))
+            .map(|(f, c)| {
+                serde_json::json!({
+                    "start": c[0], "end": c[1], "label": f.label.as_str(),
+                    "subtype": f.subtype, "detector": f.detector, "score": f.score,
+                })
+            })
+            .collect();
+        writeln!(out, "{}", serde_json::json!({ "spans": spans }))?;
+    } else {
+        for f in findings {
+            // The finding's own text is the point of `scan`: the user ran it on their data.
+            writeln!(
+                out,
+                "{}-{}\t{}\t{}\t{:.2}\t{}",
+                f.start,
+                f.end,
+                f.label,
+                f.subtype.as_deref().unwrap_or("-"),
+                f.score,
+                &line[f.start..f.end]
+            )?;
+        }
+    }
+    Ok(())
+}
+
 fn mask(config: Option<PathBuf>, input: Option<PathBuf>) -> Result<(), Failure> {
-    let engine = engine(config.as_ref())?;
+    let (engine, threads) = engine(config.as_ref())?;
     let rt = tokio::runtime::Builder::new_current_thread().build()?;
     let vault = garim::mask::MemoryVault::new(
         std::time::Duration::from_secs(86_400),
@@ -262,19 +336,30 @@ fn mask(config: Option<PathBuf>, input: Option<PathBuf>) -> Result<(), Failure> 
     );
     let conv = garim::mask::ConversationId("cli".into());
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for line in open_input(input.as_ref())?.lines() {
-        let line = line.context("reading input")?;
-        let findings = engine.detect(&line)?;
-        let pairs: Vec<_> = findings
-            .iter()
-            .map(|f| (f.label, &line[f.start..f.end]))
-            .collect();
-        let assigned = rt.block_on(garim::mask::Vault::assign(&vault, &conv, &pairs))?;
-        writeln!(
-            out,
-            "{}",
-            garim::mask::apply(&line, &findings, &assigned.placeholders)
-        )?;
+    let mut input = open_input(input.as_ref())?;
+    loop {
+        let (lines, read_error) = next_lines(&mut input);
+        if lines.is_empty() && read_error.is_none() {
+            break;
+        }
+        // Detection in parallel; placeholders in input order (their numbers depend on it).
+        for (line, findings) in lines.iter().zip(detect_lines(&engine, &lines, threads)) {
+            let findings = findings?;
+            let pairs: Vec<_> = findings
+                .iter()
+                .map(|f| (f.label, &line[f.start..f.end]))
+                .collect();
+            let assigned = rt.block_on(garim::mask::Vault::assign(&vault, &conv, &pairs))?;
+            writeln!(
+                out,
+                "{}",
+                garim::mask::apply(line, &findings, &assigned.placeholders)
+            )?;
+        }
+        if let Some(e) = read_error {
+            out.flush()?;
+            return Err(anyhow::Error::from(e).context("reading input").into());
+        }
     }
     out.flush()?;
     Ok(())
@@ -287,7 +372,7 @@ fn eval(
     corpora: Vec<PathBuf>,
 ) -> Result<(), Failure> {
     use garim::detect::eval::{evaluate, MatchMode};
-    let engine = engine(config.as_ref())?;
+    let (engine, _) = engine(config.as_ref())?;
     let mode = match mode {
         MatchArg::Strict => MatchMode::Strict,
         MatchArg::Overlap => MatchMode::Overlap,
