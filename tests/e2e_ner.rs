@@ -8,7 +8,8 @@
 //! forwarded (`on_timeout = "reject"`); (c) with `on_timeout = "rules_only"` the request is
 //! forwarded masked by the rules, and the timeout is counted and flagged in the audit log;
 //! (d) a missing ONNX Runtime library stops `serve` and `scan` with exit status 2 and says
-//! what to do.
+//! what to do; (e) `scan` and `mask` with NER detect lines in parallel and print them in input
+//! order.
 //!
 //! The library comes from GARIM_ORT_DYLIB / ORT_DYLIB_PATH or ./.ort/lib (run
 //! scripts/install-onnxruntime.sh). These tests FAIL when it is missing: they never skip.
@@ -338,5 +339,108 @@ async fn default_models_mask_names_in_both_languages() {
         for g in gone {
             assert!(r.text().contains(g), "`{g}` not restored: {}", r.text());
         }
+    }
+}
+
+/// With NER, `garim scan` and `garim mask` detect lines in parallel, in chunks: the output
+/// keeps input order across chunks (placeholder numbers follow first appearance), and an
+/// unreadable line stops them with an error after every line before it was printed. The
+/// e-mails (rules) mark each line; what the test model finds around them is not checked.
+#[test]
+fn cli_scan_and_mask_keep_input_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rules.toml");
+    std::fs::write(&config, ner_config("")).unwrap();
+    let n = 2_500;
+    let mut input = String::new();
+    for i in 0..n {
+        if i % 3 == 0 {
+            input.push_str("nothing to see on this line\n");
+        } else {
+            input.push_str(&format!("mail user{i}@example.com today\n"));
+        }
+    }
+    let file = dir.path().join("in.txt");
+    let mut bytes = input.clone().into_bytes();
+    std::fs::write(&file, &bytes).unwrap();
+    let run = |cmd: &str, path: &Path| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_garim"));
+        c.arg(cmd);
+        if cmd == "scan" {
+            c.arg("--json");
+        }
+        c.arg("--config").arg(&config).arg(path).output().unwrap()
+    };
+
+    let out = run("scan", &file);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), n);
+    for (i, v) in lines.iter().enumerate() {
+        let spans: Vec<&Value> = v["spans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["label"] == "EMAIL")
+            .collect();
+        if i % 3 == 0 {
+            assert!(spans.is_empty(), "line {i}: {v}");
+        } else {
+            let email = format!("user{i}@example.com");
+            assert_eq!(spans.len(), 1, "line {i}: {v}");
+            assert_eq!(spans[0]["label"], "EMAIL");
+            assert_eq!(spans[0]["start"], 5, "line {i}");
+            assert_eq!(spans[0]["end"], 5 + email.len(), "line {i}");
+        }
+    }
+
+    let out = run("mask", &file);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let masked = String::from_utf8(out.stdout).unwrap();
+    let mut k = 0;
+    for (i, line) in masked.lines().enumerate() {
+        let emails: Vec<&str> = line
+            .split(|c| c == '[' || c == ']')
+            .filter(|p| p.starts_with("EMAIL_"))
+            .collect();
+        if i % 3 == 0 {
+            assert!(emails.is_empty(), "line {i}: {line}");
+        } else {
+            k += 1;
+            assert_eq!(emails, [format!("EMAIL_{k}")], "line {i}: {line}");
+            assert!(!line.contains("@example.com"), "line {i}: {line}");
+        }
+    }
+    assert_eq!(masked.lines().count(), n);
+
+    // Invalid UTF-8 on line 1,500 (in the second chunk): the 1,499 lines before it are
+    // printed, then the error.
+    let cut = input.match_indices('\n').nth(1_498).unwrap().0 + 1;
+    bytes.insert(cut, 0xFF);
+    std::fs::write(&file, &bytes).unwrap();
+    for cmd in ["scan", "mask"] {
+        let out = run(cmd, &file);
+        assert_eq!(out.status.code(), Some(1), "{cmd}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("reading input"),
+            "{cmd}"
+        );
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap().lines().count(),
+            1_499,
+            "{cmd}"
+        );
     }
 }
