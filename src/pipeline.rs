@@ -325,7 +325,9 @@ impl Gateway {
             })
             .is_ok();
         if admitted {
-            if self.shedding.swap(false, Ordering::Relaxed) {
+            // Read first: a write on every request would bounce the cache line between cores.
+            if self.shedding.load(Ordering::Relaxed) && self.shedding.swap(false, Ordering::Relaxed)
+            {
                 tracing::info!("requests admitted again after an overload");
             }
             Some(Admission(self.admitted.clone()))
