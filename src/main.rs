@@ -272,21 +272,34 @@ fn scan(config: Option<PathBuf>, json: bool, input: Option<PathBuf>) -> Result<(
     let (engine, threads) = engine(config.as_ref())?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut input = open_input(input.as_ref())?;
+    let done = for_each_line(&mut *input, &engine, threads, |line, findings| {
+        scan_line(&mut out, json, line, &findings)
+    });
+    out.flush()?;
+    done
+}
+
+/// Calls `f` with every line of `input` and its findings, in input order; the lines are
+/// detected [`LINE_CHUNK`] at a time by `threads` threads. A read error ends it after the
+/// lines before it.
+fn for_each_line(
+    input: &mut dyn BufRead,
+    engine: &garim::detect::Engine,
+    threads: usize,
+    mut f: impl FnMut(&str, Vec<garim::detect::Finding>) -> Result<(), Failure>,
+) -> Result<(), Failure> {
     loop {
-        let (lines, read_error) = next_lines(&mut input);
+        let (lines, read_error) = next_lines(input);
         if lines.is_empty() && read_error.is_none() {
-            break;
+            return Ok(());
         }
-        for (line, findings) in lines.iter().zip(detect_lines(&engine, &lines, threads)) {
-            scan_line(&mut out, json, line, &findings?)?;
+        for (line, findings) in lines.iter().zip(detect_lines(engine, &lines, threads)) {
+            f(line, findings?)?;
         }
         if let Some(e) = read_error {
-            out.flush()?;
             return Err(anyhow::Error::from(e).context("reading input").into());
         }
     }
-    out.flush()?;
-    Ok(())
 }
 
 fn scan_line(
@@ -338,31 +351,22 @@ fn mask(config: Option<PathBuf>, input: Option<PathBuf>) -> Result<(), Failure> 
     let conv = garim::mask::ConversationId("cli".into());
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut input = open_input(input.as_ref())?;
-    loop {
-        let (lines, read_error) = next_lines(&mut input);
-        if lines.is_empty() && read_error.is_none() {
-            break;
-        }
-        // Detection in parallel; placeholders in input order (their numbers depend on it).
-        for (line, findings) in lines.iter().zip(detect_lines(&engine, &lines, threads)) {
-            let findings = findings?;
-            let pairs: Vec<_> = findings
-                .iter()
-                .map(|f| (f.label, &line[f.start..f.end]))
-                .collect();
-            let assigned = rt.block_on(garim::mask::Vault::assign(&vault, &conv, &pairs))?;
-            writeln!(
-                out,
-                "{}",
-                garim::mask::apply(line, &findings, &assigned.placeholders)
-            )?;
-        }
-        if let Some(e) = read_error {
-            out.flush()?;
-            return Err(anyhow::Error::from(e).context("reading input").into());
-        }
-    }
+    // Placeholders are assigned in input order (their numbers depend on it).
+    let done = for_each_line(&mut *input, &engine, threads, |line, findings| {
+        let pairs: Vec<_> = findings
+            .iter()
+            .map(|f| (f.label, &line[f.start..f.end]))
+            .collect();
+        let assigned = rt.block_on(garim::mask::Vault::assign(&vault, &conv, &pairs))?;
+        writeln!(
+            out,
+            "{}",
+            garim::mask::apply(line, &findings, &assigned.placeholders)
+        )?;
+        Ok(())
+    });
     out.flush()?;
+    done?;
     Ok(())
 }
 
