@@ -412,7 +412,7 @@ fn cli_scan_and_mask_keep_input_order() {
     let mut k = 0;
     for (i, line) in masked.lines().enumerate() {
         let emails: Vec<&str> = line
-            .split(|c| c == '[' || c == ']')
+            .split(['[', ']'])
             .filter(|p| p.starts_with("EMAIL_"))
             .collect();
         if i % 3 == 0 {
