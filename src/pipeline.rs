@@ -233,16 +233,16 @@ pub struct Gateway {
     pub metrics: Metrics,
     conv_key: Secret<Vec<u8>>,
     /// Requests in detection now, against `detect.max_in_flight`.
-    admitted: Arc<AtomicUsize>,
+    admitted: AtomicUsize,
     /// Set while requests are being refused for that limit: one log line per overload, not
     /// one per refused request.
     shedding: AtomicBool,
 }
 
 /// One admitted request; gives its place back when dropped.
-struct Admission(Arc<AtomicUsize>);
+struct Admission<'a>(&'a AtomicUsize);
 
-impl Drop for Admission {
+impl Drop for Admission<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
@@ -309,14 +309,14 @@ impl Gateway {
             hasher,
             metrics,
             conv_key: Secret::new(key),
-            admitted: Arc::new(AtomicUsize::new(0)),
+            admitted: AtomicUsize::new(0),
             shedding: AtomicBool::new(false),
         }
     }
 
     /// A place among the `detect.max_in_flight` requests in detection at once, or `None` when
     /// all are taken.
-    fn admit(&self) -> Option<Admission> {
+    fn admit(&self) -> Option<Admission<'_>> {
         let limit = self.config.detect.max_in_flight;
         let admitted = self
             .admitted
@@ -330,7 +330,7 @@ impl Gateway {
             {
                 tracing::info!("requests admitted again after an overload");
             }
-            Some(Admission(self.admitted.clone()))
+            Some(Admission(&self.admitted))
         } else {
             if !self.shedding.swap(true, Ordering::Relaxed) {
                 tracing::warn!(

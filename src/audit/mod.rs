@@ -12,8 +12,8 @@
 //! the truncated MAC.
 //!
 //! Limits: the file sink's queue is bounded (`[audit] queue_capacity`): when the disk stalls
-//! that long, new events are dropped and counted rather than block requests; there is no rotation (use logrotate with copytruncate, or a new path on
-//! restart). Hashes of low-entropy values (a 4-digit PIN) can be brute-forced by whoever holds
+//! that long, new events are dropped and counted rather than block requests; there is no
+//! rotation (use logrotate with copytruncate, or a new path on restart). Hashes of low-entropy values (a 4-digit PIN) can be brute-forced by whoever holds
 //! the key: keep the key away from the log.
 
 mod hash;

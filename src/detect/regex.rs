@@ -269,12 +269,6 @@ impl fmt::Debug for Rule {
     }
 }
 
-/// Per-scan scratch space of [`RegexDetector::best_at`], reused across the matches of a text.
-struct Scratch {
-    /// Patterns matching at the current start (the probe's answer).
-    set: PatternSet,
-}
-
 /// A candidate that passed its rule's checks.
 #[derive(Clone, Copy)]
 struct Candidate {
@@ -354,20 +348,20 @@ impl RegexDetector {
                 rules.push(def);
             }
         }
-        let build = |kind: MatchKind| {
+        let build = |kind: MatchKind, patterns: &[String]| {
             meta::Builder::new()
                 .configure(
                     meta::Config::new()
                         .match_kind(kind)
                         .hybrid_cache_capacity(LAZY_DFA_CACHE_BYTES),
                 )
-                .build_many(&patterns)
+                .build_many(patterns)
                 .map_err(|e| RuleError::Build {
                     message: e.to_string(),
                 })
         };
-        let scan = build(MatchKind::LeftmostFirst)?;
-        let probe = build(MatchKind::All)?;
+        let scan = build(MatchKind::LeftmostFirst, &patterns)?;
+        let probe = build(MatchKind::All, &patterns)?;
         let value_group = (0..patterns.len())
             .map(|i| {
                 let has_group = PatternID::new(i)
@@ -377,13 +371,7 @@ impl RegexDetector {
                 if !has_group {
                     return Ok(None);
                 }
-                meta::Builder::new()
-                    .configure(meta::Config::new().match_kind(MatchKind::LeftmostFirst))
-                    .build(&patterns[i])
-                    .map(Some)
-                    .map_err(|e| RuleError::Build {
-                        message: e.to_string(),
-                    })
+                build(MatchKind::LeftmostFirst, &patterns[i..=i]).map(Some)
             })
             .collect::<Result<Vec<_>, _>>()?;
         let validated_names = rules
@@ -502,17 +490,16 @@ impl RegexDetector {
 
     /// The scan loop: calls `emit` for every accepted candidate, left to right.
     fn scan_text(&self, text: &str, mut emit: impl FnMut(Candidate)) {
-        // Scratch space for `best_at`, allocated at the first match: most texts have none.
-        let mut scratch: Option<Scratch> = None;
+        // The probe's answer for `best_at`, allocated at the first match and reused across
+        // the matches of the text: most texts have none.
+        let mut set: Option<PatternSet> = None;
         let mut at = 0;
         while at < text.len() {
             let Some(m) = self.scan.search(&Input::new(text).range(at..)) else {
                 break;
             };
-            let scratch = scratch.get_or_insert_with(|| Scratch {
-                set: PatternSet::new(self.pattern_rule.len()),
-            });
-            match self.best_at(text, m.start(), m.pattern(), m.end(), scratch) {
+            let set = set.get_or_insert_with(|| PatternSet::new(self.pattern_rule.len()));
+            match self.best_at(text, m.start(), m.pattern(), m.end(), set) {
                 Some(c) => {
                     emit(c);
                     at = c.end.max(m.start() + 1);
@@ -535,9 +522,8 @@ impl RegexDetector {
         start: usize,
         first: PatternID,
         first_end: usize,
-        scratch: &mut Scratch,
+        set: &mut PatternSet,
     ) -> Option<Candidate> {
-        let Scratch { set } = scratch;
         set.clear();
         let anchored = Input::new(text)
             .range(start..)
