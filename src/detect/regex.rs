@@ -56,7 +56,9 @@
 //! the extra work costs little; scanning itself runs at the lazy DFA's speed.
 //!
 //! A code-level boundary check backs the patterns' own: a finding that starts (ends) with an
-//! ASCII letter or digit must not be preceded (followed) by an ASCII letter, digit or `_`.
+//! ASCII letter or digit must not be preceded (followed) by an ASCII letter, digit or `_`. A
+//! `PHONE` finding must also not be one piece of a longer run of digit groups joined by `-` or
+//! `.` (`196-9026-5940` in the serial `196-9026-5940-74`).
 //!
 //! Findings are named `regex:<id>`; one scored with `invalid_score` (the shape fits, the check
 //! digit does not: resident numbers issued since October 2020) is named
@@ -585,6 +587,9 @@ impl RegexDetector {
         if end <= start || !text.is_char_boundary(end) || !at_boundaries(text, start, end) {
             return None;
         }
+        if rule.label == Label::Phone && joined_to_digits(text, start, end) {
+            return None;
+        }
         let boosted = if rule
             .context
             .as_ref()
@@ -652,6 +657,20 @@ fn value_span(alone: &meta::Regex, text: &str, start: usize, end: usize) -> Opti
     caps.get_group_by_name(VALUE_GROUP)
         .map(|s| (s.start, s.end))
         .filter(|(s, e)| s < e)
+}
+
+/// Whether the match `start..end` is one part of a longer run of digit groups joined by `-` or
+/// `.` (`196-9026-5940` in `196-9026-5940-74`, `010-1234-5678` in `3.010-1234-5678`): a phone
+/// number is never a piece of a longer dashed or dotted number (serials, ids, versions).
+fn joined_to_digits(text: &str, start: usize, end: usize) -> bool {
+    let b = text.as_bytes();
+    let joins = |sep: Option<&u8>, digit: Option<&u8>| {
+        matches!(sep, Some(b'-' | b'.')) && digit.is_some_and(u8::is_ascii_digit)
+    };
+    (b[end - 1].is_ascii_digit() && joins(b.get(end), b.get(end + 1)))
+        || (b[start].is_ascii_digit()
+            && start >= 2
+            && joins(b.get(start - 1), b.get(start - 2)))
 }
 
 fn is_word(b: u8) -> bool {
