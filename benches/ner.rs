@@ -6,6 +6,11 @@
 //! would be.
 //! * criterion `ner/ko_2kb`, `ner/en_2kb`: one `NerModel` (one session, one intra-op thread),
 //!   one prompt per call: the time a request waits for NER on an idle gateway.
+//! * criterion `ner/chat_12_messages_one_by_one` and `ner/chat_12_messages_together`: an
+//!   [`Engine`] over the language router with one pool per model (two workers each), on a
+//!   chat request of 12 messages (~200 B each, Korean and English in turn): each message
+//!   detected after the other (what the gateway did before `Engine::detect_all` queued them
+//!   all) against all at once (the pools batch them and the two models run side by side).
 //! * printed before criterion runs: p50/p99 of 300 calls per model (criterion reports means and
 //!   medians, the issue asks for p99 too); throughput of a `NerPool` with 2 workers (one per
 //!   core) and micro-batching under 16 concurrent callers, in KB of prompt per second; RSS
@@ -20,8 +25,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{black_box, Criterion};
-use garim::detect::ner::{NerModel, NerPool, PoolConfig, TokenClassifier};
-use garim::detect::Detector;
+use garim::config::NerLanguage;
+use garim::detect::ner::{NerModel, NerPool, NerRouter, PoolConfig, TokenClassifier};
+use garim::detect::{Detector, Engine};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -161,6 +167,35 @@ fn main() {
     }
     eprintln!("RSS after the runs: {:.1} MiB", rss_mib());
 
+    let pool = |m: &Arc<TokenClassifier>| {
+        // The gateway's default: two workers per model.
+        let cfg = PoolConfig {
+            workers: 2,
+            budget: Duration::from_secs(30),
+            ..PoolConfig::default()
+        };
+        Arc::new(NerPool::new(m.clone(), &cfg).expect("pool"))
+    };
+    let router = NerRouter::new(
+        vec![
+            (vec![NerLanguage::Ko], pool(&ko)),
+            (vec![NerLanguage::En], pool(&en)),
+        ],
+        Duration::from_secs(30),
+    );
+    let engine = Engine::new(vec![Arc::new(router) as Arc<dyn Detector>]);
+    let chat: Vec<String> = (0..12)
+        .map(|i| {
+            let file = if i % 2 == 0 {
+                "ko_heldout.jsonl"
+            } else {
+                "en_heldout.jsonl"
+            };
+            prompt(file, 200, 300 + i)
+        })
+        .collect();
+    let chat_bytes = chat.iter().map(String::len).sum::<usize>() as u64;
+
     let mut c = Criterion::default()
         .configure_from_args()
         .warm_up_time(Duration::from_secs(1))
@@ -181,6 +216,17 @@ fn main() {
             en_one.detect(black_box(&en_texts[0]), &mut buf).unwrap();
             buf.clear();
         })
+    });
+    g.throughput(criterion::Throughput::Bytes(chat_bytes));
+    g.bench_function("chat_12_messages_one_by_one", |b| {
+        b.iter(|| {
+            for t in &chat {
+                black_box(engine.detect(t).unwrap());
+            }
+        })
+    });
+    g.bench_function("chat_12_messages_together", |b| {
+        b.iter(|| black_box(engine.detect_all(&chat).unwrap()))
     });
     g.finish();
     c.final_summary();

@@ -253,3 +253,57 @@ fn pool_batches_requests_queued_behind_a_long_one() {
     assert!(st.batches < 9, "no micro-batching: {st:?}");
     assert_eq!(st.expired, 0);
 }
+
+#[test]
+fn engine_batches_the_texts_of_one_request() {
+    use garim::config::NerLanguage;
+    use garim::detect::ner::NerRouter;
+    let cfg = PoolConfig {
+        workers: 1,
+        max_batch: 8,
+        budget: Duration::from_secs(120),
+        ..PoolConfig::default()
+    };
+    let pool = Arc::new(NerPool::new(model(), &cfg).unwrap());
+    let router = Arc::new(NerRouter::new(
+        vec![(vec![NerLanguage::En, NerLanguage::Ko], pool.clone())],
+        Duration::from_secs(120),
+    ));
+    let engine = Engine::new(vec![router as Arc<dyn Detector>]);
+    // Messages of one chat request: English, Korean, and mixed (three runs).
+    let texts: Vec<String> = (0..6)
+        .map(|i| match i % 3 {
+            0 => format!("Ticket {i} from Olivia Park in Busan."),
+            1 => format!("김민준 과장님께 {i}번 티켓을 전달해 주세요."),
+            _ => format!("Sarah Connor wrote. 서울 지사 {i}층에서 만나요.\nThanks, John Smith"),
+        })
+        .collect();
+    let one_by_one: Vec<_> = texts.iter().map(|t| engine.detect(t).unwrap()).collect();
+    assert!(
+        one_by_one.iter().any(|f| !f.is_empty()),
+        "the test model found nothing"
+    );
+    let before = pool.stats();
+
+    // A long text keeps the only worker busy while the request's runs queue up behind it.
+    let long: String = TEXT.repeat(300);
+    let busy = {
+        let pool = pool.clone();
+        std::thread::spawn(move || pool.detect_within(&long, Duration::from_secs(120)))
+    };
+    while pool.stats().batches == before.batches {
+        std::thread::yield_now();
+    }
+    let together = engine.detect_all(&texts).unwrap();
+    assert!(!busy.join().unwrap().unwrap().is_empty());
+    let key_all = |fs: &[Vec<Finding>]| fs.iter().map(|f| key(f)).collect::<Vec<_>>();
+    assert_eq!(key_all(&together), key_all(&one_by_one));
+    let st = pool.stats();
+    let runs = st.texts - before.texts - 1;
+    assert_eq!(runs, before.texts, "the same runs as one by one");
+    assert_eq!(runs, 2 + 2 + 2 * 3);
+    assert!(
+        st.batches - before.batches - 1 < runs,
+        "the runs of one request were not batched: {st:?} after {before:?}"
+    );
+}

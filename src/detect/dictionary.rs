@@ -844,6 +844,17 @@ impl Detector for AllowFilter {
         self.allow.suppress(text, out, from);
         Ok(())
     }
+
+    fn detect_many(&self, texts: &[&str], out: &mut [Vec<Finding>]) -> Result<(), DetectError> {
+        let from: Vec<usize> = out.iter().map(Vec::len).collect();
+        for d in &self.inner {
+            d.detect_many(texts, out)?;
+        }
+        for ((text, out), from) in texts.iter().zip(out.iter_mut()).zip(from) {
+            self.allow.suppress(text, out, from);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -171,6 +171,17 @@ pub trait Detector: Send + Sync {
     /// Errors must not contain any part of `text`.
     fn detect(&self, text: &str, out: &mut Vec<Finding>) -> Result<(), DetectError>;
 
+    /// Appends the findings in each of `texts` to the `out` of the same index (`out` has one
+    /// `Vec` per text). The default runs [`Detector::detect`] on each in turn; a detector
+    /// that does better with all the texts at once (the NER pools: one model pass over
+    /// several texts) overrides it.
+    fn detect_many(&self, texts: &[&str], out: &mut [Vec<Finding>]) -> Result<(), DetectError> {
+        for (text, out) in texts.iter().zip(out.iter_mut()) {
+            self.detect(text, out)?;
+        }
+        Ok(())
+    }
+
     /// How much to trust `finding` (one of this detector's) when it overlaps another with
     /// the same score: see [`Priority`]. The default derives it from the finding's detector
     /// name ([`Priority::from_detector_name`]); detectors that know better (a regex rule
@@ -316,56 +327,102 @@ impl Engine {
             .unwrap_or(self.default_threshold)
     }
 
-    /// [`Engine::detect`] over each of `texts`, in order; the first error stops it.
+    /// The findings of each of `texts`, exactly as [`Engine::detect`] gives them, but each
+    /// detector sees all the texts at once ([`Detector::detect_many`]), so the NER pools run
+    /// the texts of a request in shared batches instead of one after another. The first error
+    /// stops it.
     pub fn detect_all(&self, texts: &[String]) -> Result<Vec<Vec<Finding>>, DetectError> {
-        texts.iter().map(|t| self.detect(t)).collect()
+        let norms: Vec<Option<normalize::NormText>> =
+            texts.iter().map(|t| self.normalized(t)).collect();
+        let scanned: Vec<&str> = texts
+            .iter()
+            .zip(&norms)
+            .map(|(t, n)| n.as_ref().map_or(t.as_str(), normalize::NormText::as_str))
+            .collect();
+        let mut ranked: Vec<Vec<(Finding, Priority)>> = vec![Vec::new(); texts.len()];
+        let mut bufs: Vec<Vec<Finding>> = vec![Vec::new(); texts.len()];
+        for d in &self.detectors {
+            d.detect_many(&scanned, &mut bufs)?;
+            for ((buf, ranked), text) in bufs.iter_mut().zip(&mut ranked).zip(&scanned) {
+                self.rank_into(d.as_ref(), text, buf, ranked)?;
+            }
+        }
+        Ok(ranked
+            .into_iter()
+            .zip(&norms)
+            .map(|(r, n)| finish(r, n.as_ref()))
+            .collect())
     }
 
     /// All findings in `text`, sorted by start, non-overlapping, above their label's
     /// threshold, with byte offsets into `text` on char boundaries.
     pub fn detect(&self, text: &str) -> Result<Vec<Finding>, DetectError> {
-        let norm = if self.normalize {
-            normalize::normalize(text)
-        } else {
-            None
-        };
+        let norm = self.normalized(text);
         let scanned = norm.as_ref().map_or(text, normalize::NormText::as_str);
         let mut ranked: Vec<(Finding, Priority)> = Vec::new();
         let mut buf = Vec::new();
         for d in &self.detectors {
             d.detect(scanned, &mut buf)?;
-            for f in buf.drain(..) {
-                if f.start > f.end
-                    || f.end > scanned.len()
-                    || !scanned.is_char_boundary(f.start)
-                    || !scanned.is_char_boundary(f.end)
-                {
-                    // Fail closed: a span we cannot mask must not let the text through.
-                    return Err(DetectError::Internal {
-                        detector: d.name().to_owned(),
-                        reason: format!(
-                            "finding {}..{} is not a span of the {}-byte text",
-                            f.start,
-                            f.end,
-                            scanned.len()
-                        ),
-                    });
-                }
-                if f.is_empty() || f.score < self.threshold(f.label) {
-                    continue;
-                }
-                let p = d.priority(&f);
-                ranked.push((f, p));
-            }
+            self.rank_into(d.as_ref(), scanned, &mut buf, &mut ranked)?;
         }
-        let mut out = merge_ranked(ranked);
-        if let Some(n) = &norm {
-            for f in &mut out {
-                (f.start, f.end) = n.to_original(f.start, f.end);
-            }
-        }
-        Ok(out)
+        Ok(finish(ranked, norm.as_ref()))
     }
+
+    /// Step 1: the normalised copy of `text`, when normalising is on and `text` needs it.
+    fn normalized(&self, text: &str) -> Option<normalize::NormText> {
+        if self.normalize {
+            normalize::normalize(text)
+        } else {
+            None
+        }
+    }
+
+    /// Step 3: moves `d`'s findings in `found` (over `scanned`) that reach their label's
+    /// threshold into `ranked`. A span that is not one of `scanned` fails the text.
+    fn rank_into(
+        &self,
+        d: &dyn Detector,
+        scanned: &str,
+        found: &mut Vec<Finding>,
+        ranked: &mut Vec<(Finding, Priority)>,
+    ) -> Result<(), DetectError> {
+        for f in found.drain(..) {
+            if f.start > f.end
+                || f.end > scanned.len()
+                || !scanned.is_char_boundary(f.start)
+                || !scanned.is_char_boundary(f.end)
+            {
+                // Fail closed: a span we cannot mask must not let the text through.
+                return Err(DetectError::Internal {
+                    detector: d.name().to_owned(),
+                    reason: format!(
+                        "finding {}..{} is not a span of the {}-byte text",
+                        f.start,
+                        f.end,
+                        scanned.len()
+                    ),
+                });
+            }
+            if f.is_empty() || f.score < self.threshold(f.label) {
+                continue;
+            }
+            let p = d.priority(&f);
+            ranked.push((f, p));
+        }
+        Ok(())
+    }
+}
+
+/// Step 4: merges, then maps the survivors back onto the original text when it was
+/// normalised.
+fn finish(ranked: Vec<(Finding, Priority)>, norm: Option<&normalize::NormText>) -> Vec<Finding> {
+    let mut out = merge_ranked(ranked);
+    if let Some(n) = norm {
+        for f in &mut out {
+            (f.start, f.end) = n.to_original(f.start, f.end);
+        }
+    }
+    out
 }
 
 /// [`merge_ranked`] with each finding's priority taken from its detector name

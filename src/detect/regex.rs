@@ -668,9 +668,7 @@ fn joined_to_digits(text: &str, start: usize, end: usize) -> bool {
         matches!(sep, Some(b'-' | b'.')) && digit.is_some_and(u8::is_ascii_digit)
     };
     (b[end - 1].is_ascii_digit() && joins(b.get(end), b.get(end + 1)))
-        || (b[start].is_ascii_digit()
-            && start >= 2
-            && joins(b.get(start - 1), b.get(start - 2)))
+        || (b[start].is_ascii_digit() && start >= 2 && joins(b.get(start - 1), b.get(start - 2)))
 }
 
 fn is_word(b: u8) -> bool {

@@ -146,9 +146,14 @@ impl NerPool {
 
     /// The findings in `text`, waiting at most `budget`.
     pub fn detect_within(&self, text: &str, budget: Duration) -> Result<Vec<Finding>, DetectError> {
+        self.submit(text, Instant::now() + budget)?.wait()
+    }
+
+    /// Queues `text` for the workers without waiting; [`Pending::wait`] collects the answer.
+    /// Several texts submitted before waiting can share one model pass. A full queue is
+    /// refused at once.
+    pub fn submit(&self, text: &str, deadline: Instant) -> Result<Pending, DetectError> {
         let name = || self.model.detector_name().to_owned();
-        let start = Instant::now();
-        let deadline = start + budget;
         let (reply, answer) = mpsc::sync_channel(1);
         let job = Job {
             text: text.to_owned(),
@@ -160,25 +165,45 @@ impl NerPool {
             reason: "the worker pool is shut down".into(),
         })?;
         match tx.try_send(job) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                return Err(DetectError::Unavailable {
-                    detector: name(),
-                    reason: "the NER queue is full".into(),
-                })
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                return Err(DetectError::Unavailable {
-                    detector: name(),
-                    reason: "the NER workers have stopped".into(),
-                })
-            }
-        }
-        match answer.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(r) => r,
-            Err(RecvTimeoutError::Timeout) => Err(DetectError::Timeout { detector: name() }),
-            Err(RecvTimeoutError::Disconnected) => Err(DetectError::Internal {
+            Ok(()) => Ok(Pending {
+                answer,
+                deadline,
+                model: self.model.clone(),
+            }),
+            Err(TrySendError::Full(_)) => Err(DetectError::Unavailable {
                 detector: name(),
+                reason: "the NER queue is full".into(),
+            }),
+            Err(TrySendError::Disconnected(_)) => Err(DetectError::Unavailable {
+                detector: name(),
+                reason: "the NER workers have stopped".into(),
+            }),
+        }
+    }
+}
+
+/// A text queued by [`NerPool::submit`].
+#[must_use = "a submitted text's findings are only read by `wait`"]
+pub struct Pending {
+    answer: Receiver<Reply>,
+    deadline: Instant,
+    model: Arc<TokenClassifier>,
+}
+
+impl Pending {
+    /// Waits for the findings until the deadline given to [`NerPool::submit`].
+    pub fn wait(self) -> Result<Vec<Finding>, DetectError> {
+        let detector = || self.model.detector_name().to_owned();
+        match self
+            .answer
+            .recv_timeout(self.deadline.saturating_duration_since(Instant::now()))
+        {
+            Ok(r) => r,
+            Err(RecvTimeoutError::Timeout) => Err(DetectError::Timeout {
+                detector: detector(),
+            }),
+            Err(RecvTimeoutError::Disconnected) => Err(DetectError::Internal {
+                detector: detector(),
                 reason: "the NER worker dropped the request".into(),
             }),
         }

@@ -18,17 +18,21 @@
 //! Why: Korean and English models are separate; a mixed text must reach both, each part the
 //! right one, with enough context around it.
 //!
-//! Limits: runs of one text are sent one after another (the pools batch across concurrent
-//! requests, not within one text). Languages other than Korean and English are not routed.
+//! All the runs of a call (one text, or all the texts of a request through
+//! [`Detector::detect_many`]) are queued before their answers are awaited, so the pools batch
+//! them together and the two languages' pools work at once.
+//!
+//! Limits: languages other than Korean and English are not routed.
 //! Model changes need a restart: the rule hot reload keeps the pools loaded at start.
 
 use std::cell::Cell;
+use std::collections::VecDeque;
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::model::{ModelError, TokenClassifier};
-use super::pool::{NerPool, PoolConfig};
+use super::pool::{NerPool, Pending, PoolConfig};
 use crate::config::{NerLanguage, NerSettings};
 use crate::detect::{DetectError, Detector, Finding, Priority};
 
@@ -207,26 +211,59 @@ impl NerRouter {
         deadline: Instant,
         out: &mut Vec<Finding>,
     ) -> Result<(), DetectError> {
-        for (range, lang) in runs(text) {
-            let Some(pool) = self.pool_for(lang) else {
-                continue;
-            };
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(DetectError::Timeout {
-                    detector: pool.name().to_owned(),
-                });
-            }
-            let base = range.start;
-            for mut f in pool.detect_within(&text[range], left)? {
+        self.detect_many_until(&[text], deadline, std::slice::from_mut(out))
+    }
+
+    /// The findings of the NER models in each of `texts` (appended to the `out` of the same
+    /// index), waiting for them until `deadline`. The runs of all the texts are queued before
+    /// any answer is awaited (at most [`IN_FLIGHT`] at a time), so a pool can batch the runs
+    /// of one request and the Korean and English pools work at the same time.
+    pub fn detect_many_until(
+        &self,
+        texts: &[&str],
+        deadline: Instant,
+        out: &mut [Vec<Finding>],
+    ) -> Result<(), DetectError> {
+        // (text index, offset of the run in its text, the queued run)
+        let mut queued: VecDeque<(usize, usize, Pending)> = VecDeque::new();
+        let collect = |(i, base, pending): (usize, usize, Pending), out: &mut [Vec<Finding>]| {
+            for mut f in pending.wait()? {
                 f.start += base;
                 f.end += base;
-                out.push(f);
+                out[i].push(f);
             }
+            Ok::<_, DetectError>(())
+        };
+        for (i, text) in texts.iter().enumerate() {
+            for (range, lang) in runs(text) {
+                let Some(pool) = self.pool_for(lang) else {
+                    continue;
+                };
+                if Instant::now() >= deadline {
+                    return Err(DetectError::Timeout {
+                        detector: pool.name().to_owned(),
+                    });
+                }
+                if queued.len() == IN_FLIGHT {
+                    if let Some(q) = queued.pop_front() {
+                        collect(q, out)?;
+                    }
+                }
+                let base = range.start;
+                queued.push_back((i, base, pool.submit(&text[range], deadline)?));
+            }
+        }
+        while let Some(q) = queued.pop_front() {
+            collect(q, out)?;
         }
         Ok(())
     }
 }
+
+/// Most runs one [`NerRouter`] call has queued at once: enough for full batches on both
+/// pools, few enough that one request with hundreds of messages cannot fill a queue that
+/// concurrent requests share.
+pub const IN_FLIGHT: usize = 16;
 
 impl Detector for NerRouter {
     fn name(&self) -> &str {
@@ -234,8 +271,12 @@ impl Detector for NerRouter {
     }
 
     fn detect(&self, text: &str, out: &mut Vec<Finding>) -> Result<(), DetectError> {
+        self.detect_many(&[text], std::slice::from_mut(out))
+    }
+
+    fn detect_many(&self, texts: &[&str], out: &mut [Vec<Finding>]) -> Result<(), DetectError> {
         let deadline = current_deadline().unwrap_or_else(|| Instant::now() + self.budget);
-        self.detect_until(text, deadline, out)
+        self.detect_many_until(texts, deadline, out)
     }
 
     fn priority(&self, _: &Finding) -> Priority {
