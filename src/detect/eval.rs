@@ -119,10 +119,37 @@ pub fn score_doc(
     }
 }
 
+/// Documents detected in one [`Engine::detect_all`] call: the NER pools batch them.
+const DOC_CHUNK: usize = 64;
+
 /// Runs `engine` over every document of `corpora` and scores it.
 pub fn evaluate(engine: &Engine, corpora: &[&Path], mode: MatchMode) -> Result<Report, EvalError> {
     let mut report = Report::default();
     let mut detect_time = std::time::Duration::ZERO;
+    // Read documents with their gold spans, detected and scored DOC_CHUNK at a time.
+    let mut texts: Vec<String> = Vec::with_capacity(DOC_CHUNK);
+    let mut golds: Vec<Vec<(usize, usize, Label)>> = Vec::with_capacity(DOC_CHUNK);
+    let mut flush = |texts: &mut Vec<String>,
+                     golds: &mut Vec<Vec<(usize, usize, Label)>>,
+                     report: &mut Report|
+     -> Result<(), EvalError> {
+        let t = std::time::Instant::now();
+        let all = engine.detect_all(texts)?;
+        detect_time += t.elapsed();
+        for ((text, gold), findings) in texts.iter().zip(golds.iter()).zip(all) {
+            let offsets: Vec<usize> = findings.iter().flat_map(|f| [f.start, f.end]).collect();
+            let chars = byte_to_char_offsets(text, &offsets);
+            let pred: Vec<_> = findings
+                .iter()
+                .zip(chars.chunks(2))
+                .map(|(f, c)| (c[0], c[1], f.label))
+                .collect();
+            score_doc(gold, &pred, mode, &mut report.labels);
+        }
+        texts.clear();
+        golds.clear();
+        Ok(())
+    };
     for path in corpora {
         let shown = path.display().to_string();
         let file = std::fs::File::open(path).map_err(|source| EvalError::Io {
@@ -159,21 +186,16 @@ pub fn evaluate(engine: &Engine, corpora: &[&Path], mode: MatchMode) -> Result<R
                     gold.push((s.start, s.end, label));
                 }
             }
-            let t = std::time::Instant::now();
-            let findings = engine.detect(&doc.text)?;
-            detect_time += t.elapsed();
-            let offsets: Vec<usize> = findings.iter().flat_map(|f| [f.start, f.end]).collect();
-            let chars = byte_to_char_offsets(&doc.text, &offsets);
-            let pred: Vec<_> = findings
-                .iter()
-                .zip(chars.chunks(2))
-                .map(|(f, c)| (c[0], c[1], f.label))
-                .collect();
-            score_doc(&gold, &pred, mode, &mut report.labels);
             report.docs += 1;
             report.chars += nchars as u64;
+            texts.push(doc.text);
+            golds.push(gold);
+            if texts.len() == DOC_CHUNK {
+                flush(&mut texts, &mut golds, &mut report)?;
+            }
         }
     }
+    flush(&mut texts, &mut golds, &mut report)?;
     let mut micro = Scores::default();
     for s in report.labels.values_mut() {
         s.finish();
