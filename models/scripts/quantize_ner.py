@@ -30,11 +30,13 @@ def main():
     ap.add_argument("--fp32", help="the fp32 export (default models/build/LANG/model.fp32.onnx)")
     ap.add_argument("--calib", help="training sentences, JSONL (default models/build/data/LANG_train.jsonl)")
     ap.add_argument("--n", type=int, default=300)
+    ap.add_argument("--out", help="model directory with tokenizer.json to write model.onnx into "
+                                  "(default the shipped models/LANG-ner)")
     a = ap.parse_args()
     spec = SPECS[a.lang]
     fp32 = Path(a.fp32 or ROOT / f"models/build/{a.lang}/model.fp32.onnx")
     calib = Path(a.calib or ROOT / f"models/build/data/{a.lang}_train.jsonl")
-    out = ROOT / spec["dir"]
+    out = Path(a.out) if a.out else ROOT / spec["dir"]
     texts = [json.loads(l)["text"] for l in open(calib, encoding="utf-8")][: a.n]
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "src.onnx"

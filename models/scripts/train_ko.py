@@ -124,8 +124,13 @@ class Encoder(nn.Module):
     depend on how much padding its batch has.
     """
 
-    def __init__(self, vocab, d=160, dilations=(1, 2, 4, 8, 1, 2), layers=0, heads=4, drop=0.1):
+    def __init__(self, vocab, d=160, dilations=(1, 2, 4, 8, 1, 2), layers=0, heads=4, drop=0.1, gru=False):
         super().__init__()
+        # A bidirectional GRU after the convolutions gives every character the whole window as
+        # context. Without biases, a zero input on a zero state stays exactly zero, so padding
+        # (zeroed by the mask) leaves the backward direction's state at zero until the last
+        # real character: a text's output still does not depend on its batch's padding.
+        self.gru = nn.GRU(d, d // 2, batch_first=True, bidirectional=True, bias=False) if gru else None
         self.emb = nn.Embedding(vocab, d)
         nn.init.normal_(self.emb.weight, std=0.02)  # tied with the MLM head: keep logits small
         self.pos = nn.Embedding(MAX_LEN + 2, d) if layers else None
@@ -142,6 +147,8 @@ class Encoder(nn.Module):
         x = self.drop(x) * m
         for c in self.convs:
             x = c(x, m) * m
+        if self.gru is not None:
+            x = (x + self.drop(self.gru(x)[0])) * m
         if len(self.blocks):
             bias = (1.0 - mask.to(torch.float32))[:, None, None, :] * -1e4
             for b in self.blocks:
@@ -196,15 +203,27 @@ def batches(items, bs, shuffle, rng):
         yield g, ids, mask, labs
 
 
-def substitute_names(docs, rng, copies):
-    """Copies of each doc with PERSON spans replaced by Faker ko_KR names (spans shifted)."""
+def substitute_names(docs, rng, copies, swap_mentions=False):
+    """Copies of each doc with PERSON spans replaced by Faker ko_KR names (spans shifted).
+
+    With `swap_mentions`, LOCATION and ORGANIZATION spans are also replaced (p = 0.8) by a
+    mention of the same label drawn from `docs` (mention replacement: the context, not the
+    memorised name, has to carry the label), and docs without PERSON spans are copied too."""
     from faker import Faker
 
     fk = Faker("ko_KR")
     fk.seed_instance(SEED)
+    pool = {}
+    for d in docs:
+        for s in d["spans"]:
+            if s["label"] in ("LOCATION", "ORGANIZATION"):
+                pool.setdefault(s["label"], []).append(d["text"][s["start"]:s["end"]])
+    for v in pool.values():
+        v.sort()
     out = []
     for d in docs:
-        if not any(s["label"] == "PERSON" for s in d["spans"]):
+        labels = {s["label"] for s in d["spans"]}
+        if "PERSON" not in labels and not (swap_mentions and labels):
             continue
         for _ in range(copies):
             text, spans, shift, pos = [], [], 0, 0
@@ -213,6 +232,8 @@ def substitute_names(docs, rng, copies):
                 piece = d["text"][s["start"]:s["end"]]
                 if s["label"] == "PERSON" and len(piece) >= 2 and rng.random() < 0.8:
                     piece = fk.name() if rng.random() < 0.7 else fk.last_name() + fk.first_name()[:1]
+                elif swap_mentions and s["label"] in pool and rng.random() < 0.8:
+                    piece = rng.choice(pool[s["label"]])
                 start = sum(len(t) for t in text)
                 spans.append({"start": start, "end": start + len(piece), "label": s["label"]})
                 text.append(piece)
@@ -332,6 +353,9 @@ def main():
     ap.add_argument("--work", default=str(ROOT / "models/build/ko"))
     ap.add_argument("--dim", type=int, default=160)
     ap.add_argument("--layers", type=int, default=0, help="transformer layers after the convolutions")
+    ap.add_argument("--gru", action="store_true", help="a bias-free bidirectional GRU after the convolutions")
+    ap.add_argument("--swap-mentions", action="store_true",
+                    help="augmented copies also swap LOCATION/ORGANIZATION mentions between sentences")
     ap.add_argument("--pretrain-epochs", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--self-epochs", type=int, default=6)
@@ -359,12 +383,12 @@ def main():
     log(f"vocab {vocab}; gold {len(train_gold)} dev {len(dev_docs)} synth {len(synth)} unlabeled {len(unlabeled)}")
 
     synth = synth[: a.synth]
-    aug = substitute_names(train_gold, rng, 2)
+    aug = substitute_names(train_gold, rng, 2, a.swap_mentions)
     train_docs = train_gold * a.gold_repeat + aug + synth
     train = featurize(tok, train_docs)
     dev = featurize(tok, dev_docs)
 
-    enc = Encoder(vocab, a.dim, layers=a.layers, drop=a.dropout)
+    enc = Encoder(vocab, a.dim, layers=a.layers, drop=a.dropout, gru=a.gru)
     pre_items = [(ids[: MAX_LEN - 2], None, None) for ids, _ in (encode(tok, t) for t in unlabeled + [d["text"] for d in train_gold])]
     pretrain(enc, a.dim, vocab, pre_items, a.pretrain_epochs, rng, log)
     pre_state = {k: v.clone() for k, v in enc.state_dict().items()}
@@ -379,7 +403,7 @@ def main():
     if a.self_epochs > 0:
         pseudo = pseudo_label(model, tok, unlabeled, 0.9)
         log(f"self-training: {len(pseudo)} of {len(unlabeled)} unlabelled sentences kept")
-        enc2 = Encoder(vocab, a.dim, layers=a.layers, drop=a.dropout)
+        enc2 = Encoder(vocab, a.dim, layers=a.layers, drop=a.dropout, gru=a.gru)
         enc2.load_state_dict(pre_state)
         model2 = Tagger(enc2, a.dim, len(nerlib.LABELS))
         best2 = finetune(model2, train + featurize(tok, pseudo), dev, dev_docs, a.self_epochs, rng, log)
