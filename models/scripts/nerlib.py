@@ -181,3 +181,36 @@ def quantize_static(src, dst, tokenizer_path, texts, ops, max_tokens=500):
     qs(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
        op_types_to_quantize=list(ops), calibrate_method=CalibrationMethod.MinMax)
+
+
+def mention_pool(docs, labels):
+    """Every mention of `labels` in `docs`, per label, sorted (deterministic choices)."""
+    pool = {}
+    for d in docs:
+        for s in d["spans"]:
+            if s["label"] in labels:
+                pool.setdefault(s["label"], []).append(d["text"][s["start"]:s["end"]])
+    return {k: sorted(v) for k, v in pool.items()}
+
+
+def replace_mentions(docs, copies, pick, suffix="-sub"):
+    """`copies` copies of each doc in which `pick(label, mention)` may replace each span's text
+    (it returns the new text, or None to keep it); spans are shifted to match. Docs without
+    spans are not copied."""
+    out = []
+    for d in docs:
+        if not d["spans"]:
+            continue
+        for _ in range(copies):
+            text, spans, pos = [], [], 0
+            for s in sorted(d["spans"], key=lambda s: s["start"]):
+                text.append(d["text"][pos:s["start"]])
+                piece = d["text"][s["start"]:s["end"]]
+                piece = pick(s["label"], piece) or piece
+                start = sum(len(t) for t in text)
+                spans.append({"start": start, "end": start + len(piece), "label": s["label"]})
+                text.append(piece)
+                pos = s["end"]
+            text.append(d["text"][pos:])
+            out.append({"id": d["id"] + suffix, "text": "".join(text), "spans": spans})
+    return out

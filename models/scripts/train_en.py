@@ -128,6 +128,8 @@ def main():
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--tune-embeddings", action="store_true")
+    ap.add_argument("--swap-mentions", action="store_true",
+                    help="add a copy of each gold sentence with its mentions swapped between sentences")
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
     out, work, rng, log = nerlib.start_run(a, SEED)
@@ -154,7 +156,12 @@ def main():
     if a.quick:
         train_gold, synth, dev_docs, a.epochs = train_gold[:500], synth[:200], dev_docs[:200], 2
     lower = [lowercase_copy(d) for d in rng.sample(train_gold + synth, int(0.15 * len(train_gold + synth)))]
-    train = featurize(tok, train_gold + synth + lower)
+    swapped = []
+    if a.swap_mentions:
+        pool = nerlib.mention_pool(train_gold, ("PERSON", "LOCATION", "ORGANIZATION"))
+        swapped = nerlib.replace_mentions(
+            train_gold, 1, lambda label, _: rng.choice(pool[label]) if rng.random() < 0.8 else None)
+    train = featurize(tok, train_gold + synth + lower + swapped)
     dev = featurize(tok, dev_docs)
     log(f"train {len(train)} (gold {len(train_gold)}, synth {len(synth)}, lower-cased {len(lower)}), dev {len(dev)}")
 

@@ -213,34 +213,18 @@ def substitute_names(docs, rng, copies, swap_mentions=False):
 
     fk = Faker("ko_KR")
     fk.seed_instance(SEED)
-    pool = {}
-    for d in docs:
-        for s in d["spans"]:
-            if s["label"] in ("LOCATION", "ORGANIZATION"):
-                pool.setdefault(s["label"], []).append(d["text"][s["start"]:s["end"]])
-    for v in pool.values():
-        v.sort()
-    out = []
-    for d in docs:
-        labels = {s["label"] for s in d["spans"]}
-        if "PERSON" not in labels and not (swap_mentions and labels):
-            continue
-        for _ in range(copies):
-            text, spans, shift, pos = [], [], 0, 0
-            for s in sorted(d["spans"], key=lambda s: s["start"]):
-                text.append(d["text"][pos:s["start"]])
-                piece = d["text"][s["start"]:s["end"]]
-                if s["label"] == "PERSON" and len(piece) >= 2 and rng.random() < 0.8:
-                    piece = fk.name() if rng.random() < 0.7 else fk.last_name() + fk.first_name()[:1]
-                elif swap_mentions and s["label"] in pool and rng.random() < 0.8:
-                    piece = rng.choice(pool[s["label"]])
-                start = sum(len(t) for t in text)
-                spans.append({"start": start, "end": start + len(piece), "label": s["label"]})
-                text.append(piece)
-                pos = s["end"]
-            text.append(d["text"][pos:])
-            out.append({"id": d["id"] + "-sub", "text": "".join(text), "spans": spans})
-    return out
+    pool = nerlib.mention_pool(docs, ("LOCATION", "ORGANIZATION")) if swap_mentions else {}
+
+    def pick(label, piece):
+        if label == "PERSON" and len(piece) >= 2 and rng.random() < 0.8:
+            return fk.name() if rng.random() < 0.7 else fk.last_name() + fk.first_name()[:1]
+        if label in pool and rng.random() < 0.8:
+            return rng.choice(pool[label])
+        return None
+
+    labels = ("PERSON", "LOCATION", "ORGANIZATION") if swap_mentions else ("PERSON",)
+    chosen = [d for d in docs if any(s["label"] in labels for s in d["spans"])]
+    return nerlib.replace_mentions(chosen, copies, pick)
 
 
 # --- training -------------------------------------------------------------------------------
