@@ -217,24 +217,36 @@ fn pool_serves_many_threads_with_batching() {
     }
 }
 
-#[test]
-fn pool_batches_requests_queued_behind_a_long_one() {
+/// A pool of one worker, batches of up to 8, a budget no test reaches.
+fn one_worker_pool() -> Arc<NerPool> {
     let cfg = PoolConfig {
         workers: 1,
         max_batch: 8,
         budget: Duration::from_secs(120),
         ..PoolConfig::default()
     };
-    let pool = Arc::new(NerPool::new(model(), &cfg).unwrap());
-    // A long text keeps the only worker busy while short ones queue up behind it.
+    Arc::new(NerPool::new(model(), &cfg).unwrap())
+}
+
+/// Starts a long text on `pool`'s only worker and returns once the worker has taken it:
+/// whatever is submitted next queues up behind it. Join the handle for its findings.
+fn keep_busy(pool: &Arc<NerPool>) -> std::thread::JoinHandle<Result<Vec<Finding>, DetectError>> {
+    let before = pool.stats().batches;
     let long: String = TEXT.repeat(300);
     let busy = {
         let pool = pool.clone();
         std::thread::spawn(move || pool.detect_within(&long, Duration::from_secs(120)))
     };
-    while pool.stats().batches == 0 {
+    while pool.stats().batches == before {
         std::thread::yield_now();
     }
+    busy
+}
+
+#[test]
+fn pool_batches_requests_queued_behind_a_long_one() {
+    let pool = one_worker_pool();
+    let busy = keep_busy(&pool);
     let small: Vec<_> = (0..8)
         .map(|i| {
             let pool = pool.clone();
@@ -258,13 +270,7 @@ fn pool_batches_requests_queued_behind_a_long_one() {
 fn engine_batches_the_texts_of_one_request() {
     use garim::config::NerLanguage;
     use garim::detect::ner::NerRouter;
-    let cfg = PoolConfig {
-        workers: 1,
-        max_batch: 8,
-        budget: Duration::from_secs(120),
-        ..PoolConfig::default()
-    };
-    let pool = Arc::new(NerPool::new(model(), &cfg).unwrap());
+    let pool = one_worker_pool();
     let router = Arc::new(NerRouter::new(
         vec![(vec![NerLanguage::En, NerLanguage::Ko], pool.clone())],
         Duration::from_secs(120),
@@ -285,15 +291,8 @@ fn engine_batches_the_texts_of_one_request() {
     );
     let before = pool.stats();
 
-    // A long text keeps the only worker busy while the request's runs queue up behind it.
-    let long: String = TEXT.repeat(300);
-    let busy = {
-        let pool = pool.clone();
-        std::thread::spawn(move || pool.detect_within(&long, Duration::from_secs(120)))
-    };
-    while pool.stats().batches == before.batches {
-        std::thread::yield_now();
-    }
+    // The request's runs queue up behind a long text.
+    let busy = keep_busy(&pool);
     let together = engine.detect_all(&texts).unwrap();
     assert!(!busy.join().unwrap().unwrap().is_empty());
     let key_all = |fs: &[Vec<Finding>]| fs.iter().map(|f| key(f)).collect::<Vec<_>>();
