@@ -18,7 +18,9 @@
 //! invalid_score = 0.5           # optional: score when only the checksum fails; absent => drop
 //! context = { ko = ["주민번호"], en = ["resident"] }  # optional, any language keys
 //! context_boost = 0.1           # optional (default 0.1): added when a context word occurs
-//!                               # within 40 chars before the match (ASCII case ignored), cap 1.0
+//!                               # within 40 chars before the match (ASCII case ignored), or in
+//!                               # the header of its column in a `|` table; cap 1.0
+//! context_required = false      # optional: true drops matches without a context word
 //! examples = { match = ["..."], no_match = ["..."] }
 //! ```
 //!
@@ -98,6 +100,8 @@ pub const BUILTIN_PACKS: &[(&str, &str)] = &[
 
 /// Characters before a match searched for context words.
 const CONTEXT_CHARS: usize = 40;
+/// How far above a match [`column_header`] looks for its table's header line.
+const TABLE_SCAN_BYTES: usize = 64 << 10;
 const DEFAULT_CONTEXT_BOOST: f32 = 0.1;
 /// Lazy DFA cache per regex and thread (the default is 2 MiB). With the full rule packs the
 /// default is too small on URL-rich English text: the cache is cleared over and over and the
@@ -202,6 +206,8 @@ struct RuleDef {
     context: BTreeMap<String, Vec<String>>,
     context_boost: Option<f32>,
     #[serde(default)]
+    context_required: bool,
+    #[serde(default)]
     examples: ExamplesDef,
 }
 
@@ -231,6 +237,8 @@ pub struct Rule {
     /// The context words, found ignoring ASCII case; `None` without any.
     context: Option<AhoCorasick>,
     context_boost: f32,
+    /// Matches without a context word are dropped.
+    context_required: bool,
     examples: ExamplesDef,
 }
 
@@ -590,11 +598,14 @@ impl RegexDetector {
         if rule.label == Label::Phone && joined_to_digits(text, start, end) {
             return None;
         }
-        let boosted = if rule
+        let in_context = rule
             .context
             .as_ref()
-            .is_some_and(|words| has_context(text, start, words))
-        {
+            .is_some_and(|words| has_context(text, start, words));
+        if rule.context_required && !in_context {
+            return None;
+        }
+        let boosted = if in_context {
             (score + rule.context_boost).min(1.0)
         } else {
             score
@@ -695,6 +706,37 @@ fn has_context(text: &str, start: usize, words: &AhoCorasick) -> bool {
         .last()
         .map_or(start, |(i, _)| i);
     words.is_match(&text.as_bytes()[from..start])
+        || column_header(text, start).is_some_and(|h| words.is_match(h))
+}
+
+/// When `at` lies in a cell of a pipe table (a run of lines starting with `|`, as in Markdown),
+/// the header cell of its column: the same cell of the run's first line. `None` elsewhere, on
+/// the header line itself, when the header has fewer cells, and when the header is more than
+/// [`TABLE_SCAN_BYTES`] above (each match walks up to it: the bound keeps huge tables linear).
+fn column_header(text: &str, at: usize) -> Option<&str> {
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let is_row = |line: &str| line.trim_start().starts_with('|');
+    if !is_row(&text[line_start..]) || line_start == 0 {
+        return None;
+    }
+    // Cells before `at`: the `|`s between the line start and `at`, the first one opening the
+    // row.
+    let column = text[line_start..at].matches('|').count();
+    let mut header_start = line_start;
+    for line in text[..line_start - 1].rsplit('\n') {
+        if !is_row(line) {
+            break;
+        }
+        header_start -= line.len() + 1;
+        if line_start - header_start > TABLE_SCAN_BYTES {
+            return None;
+        }
+    }
+    if header_start == line_start {
+        return None;
+    }
+    let header = text[header_start..].lines().next()?;
+    header.split('|').nth(column)
 }
 
 /// The automaton that finds `words` (none empty) ignoring ASCII case; `None` for no words.
@@ -821,6 +863,9 @@ fn compile_rule(file: &str, def: RuleDef) -> Result<(Rule, Vec<String>), RuleErr
     if def.invalid_score.is_some() && def.validator.is_none() {
         return Err(invalid("invalid_score needs a validator".into()));
     }
+    if def.context_required && def.context.values().flatten().all(String::is_empty) {
+        return Err(invalid("context_required needs context words".into()));
+    }
     let label = def
         .label
         .parse::<Label>()
@@ -883,6 +928,7 @@ fn compile_rule(file: &str, def: RuleDef) -> Result<(Rule, Vec<String>), RuleErr
         invalid_score: def.invalid_score,
         context,
         context_boost: def.context_boost.unwrap_or(DEFAULT_CONTEXT_BOOST),
+        context_required: def.context_required,
         examples: def.examples,
     };
     Ok((rule, def.patterns))
@@ -1010,6 +1056,27 @@ mod tests {
             card("Discard 4111 1111 1111 1111"),
             card("discard 4111 1111 1111 1111")
         );
+    }
+
+    #[test]
+    fn column_header_of_pipe_table_cells() {
+        let t = "Orders:\n| name | 사업자번호 | note |\n|---|---|---|\n| A | 123 | x |\n| B | 456 |\nafter 789";
+        let at = |s: &str| t.find(s).unwrap();
+        assert_eq!(column_header(t, at("123")), Some(" 사업자번호 "));
+        assert_eq!(column_header(t, at("456")), Some(" 사업자번호 "));
+        assert_eq!(column_header(t, at("x |")), Some(" note "));
+        assert_eq!(column_header(t, at("B |")), Some(" name "));
+        // Not in a table, or on the header line itself.
+        assert_eq!(column_header(t, at("789")), None);
+        assert_eq!(column_header(t, at("Orders")), None);
+        assert_eq!(column_header(t, at("name")), None);
+        // A table at the very start of the text.
+        let t = "| id | brn |\n| 1 | 2 |";
+        assert_eq!(column_header(t, t.rfind('2').unwrap()), Some(" brn "));
+        // A header further up than the bound is not looked for.
+        let rows = "| 1 | 2 |\n".repeat(TABLE_SCAN_BYTES / 10 + 1);
+        let t = format!("| id | brn |\n{rows}| 1 | 3 |");
+        assert_eq!(column_header(&t, t.rfind('3').unwrap()), None);
     }
 
     #[test]
@@ -1426,6 +1493,11 @@ examples = { match = ["TCK-123456"], no_match = ["TCK-12345"] }
                 rule_with("invalid_score = 0.2"),
                 |e| matches!(e, RuleError::Invalid { .. }),
                 "invalid_score needs a validator",
+            ),
+            (
+                rule_with("context_required = true"),
+                |e| matches!(e, RuleError::Invalid { .. }),
+                "context_required needs context words",
             ),
         ];
         for (toml, is_kind, needle) in cases {
