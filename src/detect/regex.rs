@@ -863,9 +863,6 @@ fn compile_rule(file: &str, def: RuleDef) -> Result<(Rule, Vec<String>), RuleErr
     if def.invalid_score.is_some() && def.validator.is_none() {
         return Err(invalid("invalid_score needs a validator".into()));
     }
-    if def.context_required && def.context.values().flatten().all(String::is_empty) {
-        return Err(invalid("context_required needs context words".into()));
-    }
     let label = def
         .label
         .parse::<Label>()
@@ -916,6 +913,9 @@ fn compile_rule(file: &str, def: RuleDef) -> Result<(Rule, Vec<String>), RuleErr
         .cloned()
         .collect();
     let context = context_matcher(&context);
+    if def.context_required && context.is_none() {
+        return Err(invalid("context_required needs context words".into()));
+    }
     let rule = Rule {
         subtype: def.subtype.as_deref().map(intern),
         detector: intern(&format!("regex:{}", def.id)),

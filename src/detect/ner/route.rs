@@ -204,16 +204,6 @@ impl NerRouter {
         &self.pools
     }
 
-    /// The findings of the NER models in `text`, waiting for them until `deadline`.
-    pub fn detect_until(
-        &self,
-        text: &str,
-        deadline: Instant,
-        out: &mut Vec<Finding>,
-    ) -> Result<(), DetectError> {
-        self.detect_many_until(&[text], deadline, std::slice::from_mut(out))
-    }
-
     /// The findings of the NER models in each of `texts` (appended to the `out` of the same
     /// index), waiting for them until `deadline`. The runs of all the texts are queued before
     /// any answer is awaited (at most [`IN_FLIGHT`] at a time), so a pool can batch the runs
