@@ -25,10 +25,15 @@
 //! overlap by `stride`, each wrapped in the CLS/SEP tokens; windows from one or many texts are
 //! run in batches (`input_ids`, `attention_mask`, and `token_type_ids` when the graph has that
 //! input); each token takes its softmax from the window where it sits farthest from an edge.
-//! BIO decoding works on words: a word's tag is its first sub-token's argmax; continuation
-//! pieces extend the word; `I-X` after anything but a span of X starts a new span (stray I-
-//! tags are read as B-). A span's score is the mean, over its tokens, of the probability
-//! mass on its type (`p(B-X) + p(I-X)`).
+//! BIO decoding works on words (continuation pieces extend their word and take its tag): the
+//! words' tags are the most probable *valid* sequence (Viterbi over each word's first-piece
+//! probabilities, `I-X` allowed only after `B-X` or `I-X`), not each word's argmax. Argmax
+//! alone leaves stray `I-` tags and type flips inside a name (`B-PER I-LOC`) that have to be
+//! patched after the fact; on the dev splits the constrained sequence had the same true
+//! positives and 10-15 % fewer false positives (models/README.md). A model with `I-X` but no
+//! `B-X` tags (IO tagging) may start a span with `I-X`; `I-X` right after a span of X
+//! continues it. A span's score is the mean, over its tokens, of the probability mass on its
+//! type (`p(B-X) + p(I-X)`).
 //!
 //! Limits: a token's prediction depends on its window's context; a window boundary can still
 //! split an entity's context. The session is passed in by the caller ([`super::pool`] owns the
@@ -211,11 +216,10 @@ pub fn decode_bio(probs: &[Vec<f32>], continuation: &[bool], tags: &[Tag]) -> Ve
             });
         }
     };
-    for (i, p) in probs.iter().enumerate() {
-        if continuation.get(i).copied().unwrap_or(false) && i > 0 {
-            continue; // the word's first piece decided
-        }
-        let tag = argmax(p).map_or(Tag::O, |k| tags.get(k).copied().unwrap_or(Tag::O));
+    let words: Vec<usize> = (0..probs.len())
+        .filter(|&i| i == 0 || !continuation.get(i).copied().unwrap_or(false))
+        .collect();
+    for (&i, &tag) in words.iter().zip(&viterbi(probs, &words, tags)) {
         match tag {
             Tag::O => close(&mut cur, i, &mut spans),
             Tag::B(l) => {
@@ -235,11 +239,54 @@ pub fn decode_bio(probs: &[Vec<f32>], continuation: &[bool], tags: &[Tag]) -> Ve
     spans
 }
 
-fn argmax(p: &[f32]) -> Option<usize> {
-    p.iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
-        .map(|(i, _)| i)
+/// The most probable tag sequence over `words` (token indices, each word's first piece) that
+/// is valid BIO: `I-X` only after `B-X` or `I-X`, unless the model has no `B-X` at all (IO
+/// tagging). The score of a sequence is the sum of its tags' log probabilities.
+fn viterbi(probs: &[Vec<f32>], words: &[usize], tags: &[Tag]) -> Vec<Tag> {
+    let k = tags.len();
+    if k == 0 || words.is_empty() {
+        return vec![Tag::O; words.len()];
+    }
+    let has_begin = |l: Label| tags.contains(&Tag::B(l));
+    let allowed = |prev: Option<Tag>, cur: Tag| match cur {
+        Tag::I(l) => !has_begin(l) || matches!(prev, Some(Tag::B(p) | Tag::I(p)) if p == l),
+        _ => true,
+    };
+    let emit = |w: usize, j: usize| probs[w].get(j).copied().unwrap_or(0.0).max(1e-12).ln();
+    let mut score: Vec<f32> = (0..k)
+        .map(|j| {
+            if allowed(None, tags[j]) {
+                emit(words[0], j)
+            } else {
+                f32::NEG_INFINITY
+            }
+        })
+        .collect();
+    let mut back: Vec<Vec<usize>> = Vec::with_capacity(words.len());
+    for &w in &words[1..] {
+        let mut next = vec![f32::NEG_INFINITY; k];
+        let mut from = vec![0usize; k];
+        for j in 0..k {
+            for (i, &s) in score.iter().enumerate() {
+                if s > next[j] && allowed(Some(tags[i]), tags[j]) {
+                    next[j] = s;
+                    from[j] = i;
+                }
+            }
+            next[j] += emit(w, j);
+        }
+        back.push(from);
+        score = next;
+    }
+    let mut j = (0..k)
+        .max_by(|&a, &b| score[a].total_cmp(&score[b]).then(b.cmp(&a)))
+        .unwrap_or(0);
+    let mut path = vec![tags[j]; words.len()];
+    for (t, from) in back.iter().enumerate().rev() {
+        j = from[j];
+        path[t] = tags[j];
+    }
+    path
 }
 
 fn type_mass(p: &[f32], tags: &[Tag], label: Label) -> f32 {
@@ -832,20 +879,60 @@ mod tests {
         );
     }
 
+    /// Rows with the given probabilities; the rest of each row's mass is spread evenly.
+    fn rows(spec: &[&[(usize, f32)]], width: usize) -> Vec<Vec<f32>> {
+        spec.iter()
+            .map(|cells| {
+                let rest: f32 = 1.0 - cells.iter().map(|c| c.1).sum::<f32>();
+                let mut r = vec![rest / (width - cells.len()) as f32; width];
+                for &(k, p) in *cells {
+                    r[k] = p;
+                }
+                r
+            })
+            .collect()
+    }
+
+    fn decoded(probs: &[Vec<f32>], tags: &[Tag]) -> Vec<(usize, usize, Label)> {
+        decode_bio(probs, &vec![false; probs.len()], tags)
+            .into_iter()
+            .map(|s| (s.start, s.end, s.label))
+            .collect()
+    }
+
     #[test]
-    fn stray_i_tags_start_spans() {
-        // O I-PER I-PER I-LOC O I-LOC
-        let s = spans(
-            &[(0, 0.9), (2, 0.9), (2, 0.9), (4, 0.9), (0, 0.9), (4, 0.9)],
-            &[false; 6],
-        );
+    fn stray_i_tags_take_the_best_valid_sequence() {
+        // O, then I-PER (0.6) over B-PER (0.3), then I-PER: the name starts at token 1.
+        let p = rows(&[&[(0, 0.9)], &[(2, 0.6), (1, 0.3)], &[(2, 0.9)]], 7);
+        assert_eq!(decoded(&p, &tags()), vec![(1, 3, Label::Person)]);
+        // A type flip inside a name: B-PER, then I-LOC (0.5) over I-PER (0.4): one person,
+        // where each token's argmax gave a person and a location.
+        let p = rows(&[&[(1, 0.9)], &[(4, 0.5), (2, 0.4)]], 7);
+        assert_eq!(decoded(&p, &tags()), vec![(0, 2, Label::Person)]);
+        // A lone I-PER (0.5) whose B-PER is unlikely, against O (0.45): outside.
+        let p = rows(&[&[(0, 0.9)], &[(2, 0.5), (0, 0.45)], &[(0, 0.9)]], 7);
+        assert!(decoded(&p, &tags()).is_empty());
+        // Two adjacent names stay two (B-PER I-PER B-PER).
+        let p = rows(&[&[(1, 0.9)], &[(2, 0.9)], &[(1, 0.9)]], 7);
         assert_eq!(
-            s,
-            vec![
-                (1, 3, Label::Person),
-                (3, 4, Label::Location),
-                (5, 6, Label::Location)
-            ]
+            decoded(&p, &tags()),
+            vec![(0, 2, Label::Person), (2, 3, Label::Person)]
+        );
+    }
+
+    #[test]
+    fn io_tagged_models_start_spans_with_i() {
+        // Labels without a prefix are I- tags; with no B- tag a span may start with I-.
+        let labels: Vec<String> = ["O", "PER", "LOC"].iter().map(|s| s.to_string()).collect();
+        let map = [("PER", "PERSON"), ("LOC", "LOCATION")]
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        let tags = resolve_tags(&labels, &map).unwrap();
+        let p = rows(&[&[(1, 0.9)], &[(1, 0.9)], &[(0, 0.9)], &[(2, 0.9)]], 3);
+        assert_eq!(
+            decoded(&p, &tags),
+            vec![(0, 2, Label::Person), (3, 4, Label::Location)]
         );
     }
 
@@ -860,8 +947,8 @@ mod tests {
         // A word starting O whose piece says B-PER stays outside.
         let s = spans(&[(0, 0.9), (1, 0.9)], &[false, true]);
         assert!(s.is_empty());
-        // Unmapped types break spans like O.
-        let s = spans(&[(1, 0.9), (6, 0.9), (2, 0.9)], &[false; 3]);
+        // Unmapped types break spans like O (B-PER, I-MISC, B-PER: two names).
+        let s = spans(&[(1, 0.9), (6, 0.9), (1, 0.9)], &[false; 3]);
         assert_eq!(s, vec![(0, 1, Label::Person), (2, 3, Label::Person)]);
     }
 
