@@ -93,6 +93,8 @@ pub struct RawDetect {
     pub rule_files: Vec<String>,
     pub builtin_rules: bool,
     /// Findings scoring below this are dropped, unless `thresholds` says otherwise per label.
+    /// NER findings are held to their model's manifest thresholds instead (and to
+    /// `thresholds` when their label is there).
     pub min_score: f32,
     pub thresholds: BTreeMap<String, f32>,
     /// `[detect.korean_names]`: the Korean name detector (no model).

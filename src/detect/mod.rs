@@ -236,7 +236,10 @@ impl Priority {
 ///    nothing to fold (the normal case) is scanned as is, with no copy;
 /// 2. **detect**: every detector runs over that text;
 /// 3. **threshold**: findings under their label's minimum score are dropped *before*
-///    merging, so a low-score finding can never shadow a better one it overlaps;
+///    merging, so a low-score finding can never shadow a better one it overlaps. A label
+///    without a threshold of its own takes the default (`detect.min_score`), except in NER
+///    findings: a model's span scores are on the model's own scale and its manifest already
+///    held them to its thresholds;
 /// 4. **merge** ([`merge_ranked`]), then map the survivors back to the original text's byte
 ///    offsets (spans cover the original characters, zero-width ones inside included).
 #[derive(Clone)]
@@ -320,11 +323,27 @@ impl Engine {
 
     /// The minimum score findings of `label` need.
     pub fn threshold(&self, label: Label) -> f32 {
+        self.explicit_threshold(label)
+            .unwrap_or(self.default_threshold)
+    }
+
+    /// The minimum score a finding of `label` from a detector of `priority` needs: the
+    /// label's own threshold when one is set; else NER findings need nothing more (each model
+    /// already held its spans to its manifest's thresholds, calibrated for that model) and all
+    /// others the default threshold.
+    fn threshold_for(&self, label: Label, priority: Priority) -> f32 {
+        match self.explicit_threshold(label) {
+            Some(t) => t,
+            None if priority == Priority::Ner => 0.0,
+            None => self.default_threshold,
+        }
+    }
+
+    fn explicit_threshold(&self, label: Label) -> Option<f32> {
         self.thresholds
             .iter()
             .find(|(l, _)| *l == label)
             .map(|(_, t)| *t)
-            .unwrap_or(self.default_threshold)
     }
 
     /// The findings of each of `texts`, exactly as [`Engine::detect`] gives them, but each
@@ -403,10 +422,10 @@ impl Engine {
                     ),
                 });
             }
-            if f.is_empty() || f.score < self.threshold(f.label) {
+            let p = d.priority(&f);
+            if f.is_empty() || f.score < self.threshold_for(f.label, p) {
                 continue;
             }
-            let p = d.priority(&f);
             ranked.push((f, p));
         }
         Ok(())
@@ -789,6 +808,28 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].detector, "regex:checked");
         assert_eq!(out[0].score, 0.8);
+    }
+
+    #[test]
+    fn ner_findings_keep_their_model_thresholds() {
+        // A model span at 0.3 (its manifest let it through) and a rule finding at 0.3, under a
+        // default threshold of 0.5: the model's span stays, the rule's goes.
+        let d = Fixed(
+            "t",
+            vec![
+                by("ner:en-ner", 0, 5, Label::Person, 0.3),
+                by("regex:weak", 10, 15, Label::Phone, 0.3),
+            ],
+        );
+        let e = Engine::new(vec![Arc::new(d)]).with_thresholds(0.5, Vec::new());
+        let out = e.detect("x".repeat(20).as_str()).unwrap();
+        assert_eq!(
+            out.iter().map(|f| f.detector.as_ref()).collect::<Vec<_>>(),
+            ["ner:en-ner"]
+        );
+        // A threshold set for the label applies to model findings too.
+        let e = e.with_thresholds(0.5, vec![(Label::Person, 0.4)]);
+        assert!(e.detect("x".repeat(20).as_str()).unwrap().is_empty());
     }
 
     #[test]
