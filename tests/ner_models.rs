@@ -150,15 +150,15 @@ fn korean_heldout_floors() {
         &[
             Floor {
                 label: "PERSON",
-                f1: 0.66,
+                f1: 0.68,
             },
             Floor {
                 label: "LOCATION",
-                f1: 0.46,
+                f1: 0.48,
             },
             Floor {
                 label: "ORGANIZATION",
-                f1: 0.49,
+                f1: 0.53,
             },
         ],
     );
@@ -172,15 +172,15 @@ fn english_heldout_floors() {
         &[
             Floor {
                 label: "PERSON",
-                f1: 0.67,
+                f1: 0.70,
             },
             Floor {
                 label: "LOCATION",
-                f1: 0.65,
+                f1: 0.68,
             },
             Floor {
                 label: "ORGANIZATION",
-                f1: 0.49,
+                f1: 0.53,
             },
         ],
     );
