@@ -71,6 +71,8 @@ def main():
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--swap-mentions", action="store_true", help="as in train_ko.py")
+    ap.add_argument("--average-last", type=int, default=0,
+                    help="also try the mean of the last N epochs' weights; keep it if better on dev")
     a = ap.parse_args()
     out, work, rng, log = nerlib.start_run(a, ko.SEED)
     data = Path(a.data)
@@ -91,7 +93,7 @@ def main():
     model = ko.Tagger(ko.Encoder(tok.get_vocab_size(), 160), 160, len(nerlib.LABELS))
     model.load_state_dict(torch.load(a.init))
     log(f"round-1 model on dev: {ko.evaluate(model, dev, dev_docs)}")
-    best = ko.finetune(model, train, dev, dev_docs, a.epochs, rng, log)
+    best = ko.finetune(model, train, dev, dev_docs, a.epochs, rng, log, average_last=a.average_last)
     log(f"second self-training round: best dev mean F1 {best:.4f}")
     ko.export(model, work, out, dev, dev_docs, log)
 

@@ -280,7 +280,8 @@ def first_pieces(item):
     return item[3] if len(item) > 3 else [True] * len(item[0])
 
 
-def finetune(model, train, dev, dev_docs, epochs, rng, log, lr=1e-3, groups=None, bs=32, sparse=None):
+def finetune(model, train, dev, dev_docs, epochs, rng, log, lr=1e-3, groups=None, bs=32, sparse=None,
+             average_last=0):
     opt = torch.optim.AdamW(groups or model.parameters(), lr=lr, weight_decay=0.01)
     # Sparse-gradient tables (a big pretrained embedding) get their own optimiser.
     sopt = torch.optim.SparseAdam(sparse[0], lr=sparse[1]) if sparse else None
@@ -290,6 +291,7 @@ def finetune(model, train, dev, dev_docs, epochs, rng, log, lr=1e-3, groups=None
     weight = torch.ones(len(nerlib.LABELS))
     weight[0] = 0.5
     best, best_state = -1.0, None
+    recent = []
     for ep in range(epochs):
         model.train()
         tot, n, t0 = 0.0, 0, time.time()
@@ -312,6 +314,17 @@ def finetune(model, train, dev, dev_docs, epochs, rng, log, lr=1e-3, groups=None
         log(f"finetune epoch {ep + 1}/{epochs}: loss {tot / n:.3f} dev {res} ({time.time() - t0:.0f}s)")
         if f > best:
             best, best_state = f, {k: v.clone() for k, v in model.state_dict().items()}
+        if average_last:
+            recent = (recent + [{k: v.clone() for k, v in model.state_dict().items()}])[-average_last:]
+    if average_last and len(recent) == average_last:
+        # The mean of the last epochs' weights (the learning rate is low by then): kept only
+        # when it beats the best single epoch on the dev split.
+        model.load_state_dict({k: sum(s[k] for s in recent) / len(recent) for k in recent[0]})
+        res = evaluate(model, dev, dev_docs)
+        f = sum(v[2] for v in res.values()) / 3
+        log(f"mean of the last {average_last} epochs: dev {res} (mean F1 {f:.4f}, best epoch {best:.4f})")
+        if f > best:
+            return f
     model.load_state_dict(best_state)
     return best
 
