@@ -810,18 +810,20 @@ mod tests {
         assert_eq!(out[0].score, 0.8);
     }
 
+    /// An engine over one detector reporting `found`, with these thresholds.
+    fn thresholded(found: Vec<Finding>, default: f32, per_label: Vec<(Label, f32)>) -> Engine {
+        Engine::new(vec![Arc::new(Fixed("t", found))]).with_thresholds(default, per_label)
+    }
+
     #[test]
     fn ner_findings_keep_their_model_thresholds() {
         // A model span at 0.3 (its manifest let it through) and a rule finding at 0.3, under a
         // default threshold of 0.5: the model's span stays, the rule's goes.
-        let d = Fixed(
-            "t",
-            vec![
-                by("ner:en-ner", 0, 5, Label::Person, 0.3),
-                by("regex:weak", 10, 15, Label::Phone, 0.3),
-            ],
-        );
-        let e = Engine::new(vec![Arc::new(d)]).with_thresholds(0.5, Vec::new());
+        let found = vec![
+            by("ner:en-ner", 0, 5, Label::Person, 0.3),
+            by("regex:weak", 10, 15, Label::Phone, 0.3),
+        ];
+        let e = thresholded(found, 0.5, Vec::new());
         let out = e.detect("x".repeat(20).as_str()).unwrap();
         assert_eq!(
             out.iter().map(|f| f.detector.as_ref()).collect::<Vec<_>>(),
@@ -836,14 +838,11 @@ mod tests {
     fn thresholds_apply_before_merging() {
         // A long PERSON guess above the default threshold but below PERSON's own one overlaps
         // a weaker EMAIL that passes: the EMAIL must survive (no shadowing by a dropped one).
-        let d = Fixed(
-            "t",
-            vec![
-                by("ko_name", 0, 20, Label::Person, 0.6),
-                by("regex:email", 5, 15, Label::Email, 0.5),
-            ],
-        );
-        let e = Engine::new(vec![Arc::new(d)]).with_thresholds(0.3, vec![(Label::Person, 0.7)]);
+        let found = vec![
+            by("ko_name", 0, 20, Label::Person, 0.6),
+            by("regex:email", 5, 15, Label::Email, 0.5),
+        ];
+        let e = thresholded(found, 0.3, vec![(Label::Person, 0.7)]);
         let out = e.detect("x".repeat(20).as_str()).unwrap();
         assert_eq!(out.len(), 1);
         assert_eq!(
