@@ -130,6 +130,8 @@ def main():
     ap.add_argument("--tune-embeddings", action="store_true")
     ap.add_argument("--swap-mentions", action="store_true",
                     help="add a copy of each gold sentence with its mentions swapped between sentences")
+    ap.add_argument("--average-last", type=int, default=0,
+                    help="also try the mean of the last N epochs' weights; keep it if better on dev")
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
     out, work, rng, log = nerlib.start_run(a, SEED)
@@ -173,7 +175,7 @@ def main():
     groups = [{"params": [p for n, p in model.named_parameters() if n != "emb.weight"], "lr": 2e-3}]
     sparse = ([model.emb.weight], 2e-4) if a.tune_embeddings else None
     best = common.finetune(model, train, dev, dev_docs, a.epochs, rng, log, lr=2e-3, groups=groups,
-                           bs=64, sparse=sparse)
+                           bs=64, sparse=sparse, average_last=a.average_last)
     log(f"best dev mean F1 {best:.4f}")
     common.export(model, work, out, dev, dev_docs, log, meta=dict(
         name="en-ner", languages=["en"], max_len=1024, stride=32,

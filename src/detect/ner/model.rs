@@ -29,7 +29,7 @@
 //! words' tags are the most probable *valid* sequence (Viterbi over each word's first-piece
 //! probabilities, `I-X` allowed only after `B-X` or `I-X`), not each word's argmax. Argmax
 //! alone leaves stray `I-` tags and type flips inside a name (`B-PER I-LOC`) that have to be
-//! patched after the fact; on the dev splits the constrained sequence had the same true
+//! patched after the fact; on the dev splits the constrained sequence had about the same true
 //! positives and 10-15 % fewer false positives (models/README.md). A model with `I-X` but no
 //! `B-X` tags (IO tagging) may start a span with `I-X`; `I-X` right after a span of X
 //! continues it. A span's score is the mean, over its tokens, of the probability mass on its
