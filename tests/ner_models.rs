@@ -60,6 +60,43 @@ fn english_issue_example() {
 }
 
 /// A text's findings are the same alone and in a batch with longer and shorter texts.
+/// Source code pasted into a prompt: the English model tags identifiers as names (it was
+/// trained on prose), often only part of one (`adler32_` of `adler32_slice`) or a variable
+/// reached by member access (`adler` of `adler.write_slice`). garim drops those spans
+/// (`detect::ner::shape`): no finding may cut an identifier or sit next to `.ident` / `::`.
+#[test]
+fn code_is_not_cut_into_names() {
+    let m = NerModel::new(model("en-ner"), 1).unwrap();
+    let lines = [
+        "assert_eq!(adler32_slice(&[0, 0]), 1 | 2 << 16);",
+        "assert_eq!(adler32_slice(&[0xff; 1024]), 0x79a6fc2e);",
+        "let mut adler = Adler32::new();",
+        "adler.write_slice(&[0xff; 1024]);",
+        "let partial = adler.checksum();",
+        "use std::ops::{AddAssign, MulAssign, RemAssign};",
+        "if let Some(channel) = version_check::Channel::read() {",
+        "self.adler = Adler32::from_checksum(partial);",
+    ];
+    let ident = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    let texts: Vec<&str> = lines.to_vec();
+    for (text, fs) in texts.iter().zip(m.detect_many(&texts).unwrap()) {
+        for f in &fs {
+            let (before, span, after) = (&text[..f.start], &text[f.start..f.end], &text[f.end..]);
+            let cut = ident(before.chars().next_back()) && ident(span.chars().next())
+                || ident(span.chars().next_back()) && ident(after.chars().next());
+            let member = before.ends_with("::")
+                || after.starts_with("::")
+                || before
+                    .strip_suffix('.')
+                    .is_some_and(|b| ident(b.chars().next_back()))
+                || after
+                    .strip_prefix('.')
+                    .is_some_and(|a| ident(a.chars().next()));
+            assert!(!cut && !member, "{span:?} in {text:?} is code-shaped");
+        }
+    }
+}
+
 #[test]
 fn batching_does_not_change_findings() {
     for (name, texts) in [

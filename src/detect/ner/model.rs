@@ -33,7 +33,8 @@
 //! positives and 10-15 % fewer false positives (models/README.md). A model with `I-X` but no
 //! `B-X` tags (IO tagging) may start a span with `I-X`; `I-X` right after a span of X
 //! continues it. A span's score is the mean, over its tokens, of the probability mass on its
-//! type (`p(B-X) + p(I-X)`).
+//! type (`p(B-X) + p(I-X)`). Spans shaped like code are trimmed or dropped
+//! ([`super::shape`]): the models were trained on prose and prompts carry code.
 //!
 //! Limits: a token's prediction depends on its window's context; a window boundary can still
 //! split an entity's context. The session is passed in by the caller ([`super::pool`] owns the
@@ -51,6 +52,7 @@ use serde::Deserialize;
 use tokenizers::Tokenizer;
 
 use super::runtime::{self, RuntimeError};
+use super::shape;
 use crate::detect::{DetectError, Detector, Finding, Label, Priority};
 
 /// The manifest, `models/NAME/model.toml`.
@@ -636,6 +638,11 @@ impl TokenClassifier {
                 if start >= end {
                     continue;
                 }
+                // Spans shaped like code (part of an identifier, `x` of `x.method`) are not
+                // names: the models were trained on prose.
+                let Some((start, end)) = shape::trim_or_drop(texts[t], start, end) else {
+                    continue;
+                };
                 found.push(Finding {
                     start,
                     end,

@@ -1,0 +1,148 @@
+//! Code-shaped model spans: which spans a NER model reports are parts of program text, not
+//! names, and are dropped before they become findings.
+//!
+//! Why: prompts sent to LLM APIs are full of code, logs and config, and the models were
+//! trained on prose. On Rust source (`scripts/fp_rate.sh`) they tagged identifiers as people
+//! and organisations, and often only part of one: `adler32_` in `adler32_slice(...)`,
+//! `adler` in `adler.write_slice(...)`, `Vec<String>`. Masking such a span turns
+//! `adler32_slice` into `<ORGANIZATION_1>slice`: the model upstream sees broken code, and
+//! nothing private was protected. A name in running text has none of these shapes.
+//!
+//! What [`trim_or_drop`] does with a span `start..end` of the text the model saw:
+//! 1. trims ASCII punctuation that a name does not begin or end with from both ends
+//!    (`Adler-` from `Adler-32`: the model tagged the hyphen too); `.`, `&`, `'`, `(`, `)`,
+//!    `!`, `@` and `_` stay (`U.S.`, `AT&T`, `(주)`, `Yahoo!`, `@carolinaxo___`);
+//! 2. drops the span when what is left
+//!    - cuts an ASCII identifier: it starts right after, or ends right before, an ASCII
+//!      letter, digit or `_` while its own first (last) char is one too (`adler32_slice`,
+//!      `MAX_RETRIES`);
+//!    - holds a char no name holds: `< > = { } [ ] | \ $` or a backtick (`_` does: social
+//!      handles such as `@Jessica_Chobot` are people, and the English training sets label
+//!      them so; `;` does in HTML-escaped text, `AT&amp;T`);
+//!    - is reached by member access or a path: right after `ident.` or `::`, or right before
+//!      `.ident` or `::` (`self.adler`, `adler.write`, `Adler32::new`, `std::ops`).
+//!
+//! Limits: a type or variable standing alone (`impl Default for Adler32 {`, `let mut adler`)
+//! keeps its span: telling it from a name needs the line's context, not the span's shape.
+//! Only ASCII code punctuation is looked at; Hangul names followed by particles are never
+//! affected (Hangul is not an identifier char here).
+
+/// The span to report for a model span `start..end` (byte offsets on char boundaries of
+/// `text`), or `None` when it is code-shaped (see the module docs).
+pub fn trim_or_drop(text: &str, start: usize, end: usize) -> Option<(usize, usize)> {
+    let trim = |c: char| trimmable(c) || c.is_whitespace();
+    let span = &text[start..end];
+    let lead = span.len() - span.trim_start_matches(trim).len();
+    let trimmed = span[lead..].trim_end_matches(trim);
+    if trimmed.is_empty() {
+        return None;
+    }
+    let start = start + lead;
+    let end = start + trimmed.len();
+    let (before, after) = (&text[..start], &text[end..]);
+    let first = trimmed.chars().next()?;
+    let last = trimmed.chars().next_back()?;
+    let cuts =
+        |inside: char, outside: Option<char>| is_ident(inside) && outside.is_some_and(is_ident);
+    if cuts(first, before.chars().next_back()) || cuts(last, after.chars().next()) {
+        return None;
+    }
+    if trimmed.chars().any(never_in_name) {
+        return None;
+    }
+    if before.ends_with("::") || after.starts_with("::") {
+        return None;
+    }
+    // `ident.` right before, `.ident` right after: member access.
+    if let Some(rest) = before.strip_suffix('.') {
+        if rest.chars().next_back().is_some_and(is_ident) {
+            return None;
+        }
+    }
+    if let Some(rest) = after.strip_prefix('.') {
+        if rest
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        {
+            return None;
+        }
+    }
+    Some((start, end))
+}
+
+/// ASCII letters, digits and `_`: the chars of an identifier in most languages.
+fn is_ident(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// ASCII punctuation trimmed from a span's ends.
+fn trimmable(c: char) -> bool {
+    c.is_ascii_punctuation() && !matches!(c, '.' | '&' | '\'' | '(' | ')' | '!' | '@' | '_')
+}
+
+fn never_in_name(c: char) -> bool {
+    matches!(
+        c,
+        '<' | '>' | '=' | '{' | '}' | '[' | ']' | '|' | '\\' | '$' | '`'
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The text of the span kept for the `«...»` part of `marked`, or `None`.
+    fn kept(marked: &str) -> Option<String> {
+        let start = marked.find('«').expect("a «");
+        let text = marked.replace(['«', '»'], "");
+        let end = marked.find('»').expect("a »") - '«'.len_utf8();
+        trim_or_drop(&text, start, end).map(|(s, e)| text[s..e].to_owned())
+    }
+
+    #[test]
+    fn names_in_prose_are_kept() {
+        for (marked, want) in [
+            (
+                "Please forward this to «Sarah Connor» at Acme.",
+                "Sarah Connor",
+            ),
+            ("«U.S.» officials said", "U.S."),
+            ("stock of «AT&T» fell", "AT&T"),
+            ("«O'Brien»'s desk", "O'Brien"),
+            ("«김민준» 과장님께", "김민준"),
+            ("«김민준»과장님께", "김민준"),
+            ("«(주)가림»에 문의", "(주)가림"),
+            ("«Yahoo!» Japan", "Yahoo!"),
+            ("Ask «Mr. Smith».", "Mr. Smith"),
+            ("met «Kim» (sales)", "Kim"),
+            ("«Adler-»32 checksum", "Adler"),
+            ("\"«Leeds»\" office", "Leeds"),
+            ("visit «Seoul», then", "Seoul"),
+            ("@«Jessica_Chobot» did you see", "Jessica_Chobot"),
+            ("Well done @ «carolinaxo___» Follow me", "carolinaxo___"),
+            ("«AT&amp;T» Retail", "AT&amp;T"),
+        ] {
+            assert_eq!(kept(marked).as_deref(), Some(want), "{marked}");
+        }
+    }
+
+    #[test]
+    fn code_shaped_spans_are_dropped() {
+        for marked in [
+            "assert_eq!(«adler32_»slice(&[0]), 1);",
+            "assert_eq!(«adler32»_slice(&[0]), 1);",
+            "let n = «MAX»_RETRIES;",
+            "«adler».write_slice(&[0, 1, 2]);",
+            "self.«adler» = 1;",
+            "let a = «Adler32»::new();",
+            "use std::«Channel»;",
+            "if let Some(x) = «version_check»::Channel::read()",
+            "«-»",
+            "«Vec<String>»",
+            "«a = b»",
+        ] {
+            assert_eq!(kept(marked), None, "{marked}");
+        }
+    }
+}
