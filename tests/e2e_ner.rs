@@ -307,7 +307,10 @@ async fn rule_reload_reuses_the_loaded_models() {
 
 /// The embedded default (an empty config file) runs the shipped models: the issue's two
 /// sentences reach the upstream with the names, the place and the company masked, and come
-/// back restored.
+/// back restored. So do names in the other script of a line (`route::islands`): Korean
+/// values under English JSON keys, a Hangul name in an English sentence and an English name
+/// in a Korean one (each reached only the majority script's model until session 7, and
+/// went out in clear or half masked).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn default_models_mask_names_in_both_languages() {
     let up = Upstream::start().await;
@@ -322,6 +325,21 @@ async fn default_models_mask_names_in_both_languages() {
             "Please forward this to Sarah Connor at Acme in Leeds",
             &["Sarah Connor", "Leeds"][..],
             &["PERSON", "LOCATION"][..],
+        ),
+        (
+            r#"{"name": "김민준", "dept": "sales", "city": "Seoul"}"#,
+            &["김민준"][..],
+            &["PERSON"][..],
+        ),
+        (
+            "Please send the contract to 김민준 by Friday.",
+            &["김민준"][..],
+            &["PERSON"][..],
+        ),
+        (
+            "Sarah Connor 님께 보고서를 전달해 주세요",
+            &["Sarah", "Connor"][..],
+            &["PERSON"][..],
         ),
     ] {
         let r = gw.post_json(CHAT, &chat(text)).await;

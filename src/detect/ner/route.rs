@@ -7,7 +7,10 @@
 //! neither is skipped), joins neighbouring segments of one language into runs ([`runs`]:
 //! skipped segments between two segments of a language do not break their run, so a model
 //! sees context), sends each run to the pool serving that language and re-bases the
-//! findings' offsets onto the whole text. Runs in a language no model serves are skipped.
+//! findings' offsets onto the whole text. Words of the other script inside a segment
+//! ([`islands`]: Korean values under English JSON keys, a Hangul name in an English
+//! sentence) go to their own language's pool as well. Runs in a language no model serves
+//! are skipped.
 //! [`load`] builds the pools from the configuration, once, at start.
 //!
 //! Time: a call waits for the NER pools until a deadline: the one set for the thread by
@@ -22,7 +25,9 @@
 //! [`Detector::detect_many`]) are queued before their answers are awaited, so the pools batch
 //! them together and the two languages' pools work at once.
 //!
-//! Limits: languages other than Korean and English are not routed.
+//! Limits: languages other than Korean and English are not routed. An island is read
+//! without the segment's other words around it, and words glued to the other script
+//! (`John에게`) stay with the segment's model.
 //! Model changes need a restart: the rule hot reload keeps the pools loaded at start.
 
 use std::cell::Cell;
@@ -168,6 +173,67 @@ pub fn runs(text: &str) -> Vec<(Range<usize>, NerLanguage)> {
     out
 }
 
+/// The other language's islands in `text`'s segments: in a segment of one language, each
+/// maximal stretch from a letter of the other script to the last such letter before the
+/// next letter of the segment's own script (`김민준` and `"김민준", "영업팀` in
+/// `{"name": "김민준", "dept": "영업팀"}`; `김민준` in `Please send it to 김민준 by Friday`).
+/// An island needs two letters or more and must not be glued to a letter of the segment's
+/// script on either side (`AC` of `AC밀란이었다` is not one: the Korean model reads that word
+/// whole); a Latin island also needs a lower-case letter (on the Korean held-out sentences
+/// the English model, given `SNS`, `RO` or `COI` alone, called them people; the Korean model
+/// reads such acronyms in context). As byte ranges with the island's language, in order.
+///
+/// Why: a segment goes to the model of its majority script, which cannot read the other
+/// script: Korean values under English JSON keys, a Hangul name in an English sentence or an
+/// English name in Korean chat were seen only by the wrong model. The island goes to its own
+/// language's model as well (the majority model still sees the whole segment); overlapping
+/// findings are merged by the engine.
+pub fn islands(text: &str) -> Vec<(Range<usize>, NerLanguage)> {
+    let mut out = Vec::new();
+    for seg in segments(text) {
+        let Some(lang) = classify(&text[seg.clone()]) else {
+            continue;
+        };
+        let other = match lang {
+            NerLanguage::Ko => NerLanguage::En,
+            NerLanguage::En => NerLanguage::Ko,
+        };
+        // (start, end of its last letter, letters, glued before)
+        let mut open: Option<(usize, usize, usize, bool)> = None;
+        let mut prev: Option<NerLanguage> = None;
+        let mut close = |island: (usize, usize, usize, bool), glued_after: bool| {
+            let (start, end, letters, glued_before) = island;
+            let cased =
+                other == NerLanguage::Ko || text[start..end].chars().any(char::is_lowercase);
+            if letters >= 2 && cased && !glued_before && !glued_after {
+                out.push((start..end, other));
+            }
+        };
+        for (i, c) in text[seg.clone()].char_indices() {
+            let at = seg.start + i;
+            let sc = script(c);
+            match sc {
+                Some(l) if l == other => {
+                    let o = open.get_or_insert((at, at, 0, prev == Some(lang)));
+                    o.1 = at + c.len_utf8();
+                    o.2 += 1;
+                }
+                Some(_) => {
+                    if let Some(o) = open.take() {
+                        close(o, at == o.1);
+                    }
+                }
+                None => {}
+            }
+            prev = sc;
+        }
+        if let Some(o) = open.take() {
+            close(o, false);
+        }
+    }
+    out
+}
+
 /// A [`Detector`] sending each language run of a text to that language's NER pool.
 pub struct NerRouter {
     /// Pools and the languages each serves (each language at most once).
@@ -225,7 +291,7 @@ impl NerRouter {
             Ok::<_, DetectError>(())
         };
         for (i, text) in texts.iter().enumerate() {
-            for (range, lang) in runs(text) {
+            for (range, lang) in runs(text).into_iter().chain(islands(text)) {
                 let Some(pool) = self.pool_for(lang) else {
                     continue;
                 };
@@ -422,6 +488,52 @@ mod tests {
         // Leading and trailing letterless segments belong to no run.
         assert_eq!(run_texts("123.\nHello.\n456"), vec![("Hello.\n", En)]);
         assert!(runs("010-1234-5678\n!!!").is_empty());
+    }
+
+    fn island_texts(t: &str) -> Vec<(&str, NerLanguage)> {
+        islands(t).into_iter().map(|(r, l)| (&t[r], l)).collect()
+    }
+
+    #[test]
+    fn islands_of_the_other_script() {
+        // Korean values under English keys.
+        assert_eq!(
+            island_texts(r#"{"name": "김민준", "dept": "영업팀", "city": "Seoul"}"#),
+            vec![("김민준", Ko), ("영업팀", Ko)]
+        );
+        // Values next to each other with no Latin letter between them form one island.
+        assert_eq!(
+            island_texts(r#"{"customers": "김민준, 이서연", "team": "sales"}"#),
+            vec![("김민준, 이서연", Ko)]
+        );
+        // A Korean-majority segment: its English keys are the islands.
+        assert_eq!(
+            island_texts(r#"{"name": "김민준", "부서": "영업팀", "id": 7}"#),
+            vec![("name", En), ("id", En)]
+        );
+        assert_eq!(
+            island_texts("Please send it to 김민준 by Friday."),
+            vec![("김민준", Ko)]
+        );
+        assert_eq!(
+            island_texts("Sarah Connor 님께 보고서를 전달해 주세요"),
+            vec![("Sarah Connor", En)]
+        );
+        // Glued to the segment's own script, or a single letter: no island.
+        assert!(island_texts("상대는 AC밀란이었다").is_empty());
+        assert!(island_texts("John에게 보고서를 보내 주세요").is_empty());
+        assert!(island_texts("A 씨가 왔다").is_empty());
+        // Latin islands need a lower-case letter: acronyms stay with the Korean model.
+        assert!(island_texts("SNS에 올린 글. KBS 뉴스 보도").is_empty());
+        assert!(island_texts("plain English only").is_empty());
+        // Per segment: each line has its own majority.
+        assert_eq!(
+            island_texts(
+                "김민준 과장님께 전달.
+Send it to 이서연 today"
+            ),
+            vec![("이서연", Ko)]
+        );
     }
 
     #[test]
