@@ -13,8 +13,10 @@
 //! Evidence and score (the engine's default threshold is 0.5):
 //! - title right after, attached or after a space, optionally after `(35)` or `전`/`현`
 //!   (`홍길동 씨`, `김민준과장님께`, `강한승 전 비서관`): 0.85 (0.8 for two-syllable names);
-//! - a field label before with a colon-like separator (`성명: 홍길동`, `[작성자] 김민준`):
-//!   0.85; a label or role word before with only spaces (`고객 홍길동이`, `배우 전지현`): 0.75
+//! - a field label before with a colon-like separator (`성명: 홍길동`, `[작성자] 김민준`), or
+//!   an English field name of `rules/dict/en_field_labels.txt` with `:` or `=` and quotes
+//!   (`{"name": "정하늘"}`, `customer_name=김민준`, `Contact: 이서연`: JSON payloads and
+//!   tool calls): 0.85; a label or role word before with only spaces (`고객 홍길동이`, `배우 전지현`): 0.75
 //!   for names of three or more syllables; further names in a comma list after such a
 //!   name (`참조: 김민준, 이서연`): 0.8;
 //! - a bare surname with a title (`김 과장`, `박대리님`, `이 씨`, `김모씨`, `최 판사는`): 0.7
@@ -124,6 +126,8 @@ struct Lexicon {
     surname_titles: WordSet,
     particles: WordSet,
     cues: WordSet,
+    /// English field names (normalised by [`field_key`]) whose value is a name.
+    en_fields: WordSet,
     not_names: WordSet,
     /// Longest particle or title, in syllables.
     max_morph: usize,
@@ -154,6 +158,7 @@ fn lexicon() -> &'static Lexicon {
             ),
             surname_titles: set(include_str!("../../rules/dict/ko_surname_titles.txt")),
             cues: set(include_str!("../../rules/dict/ko_label_cues.txt")),
+            en_fields: set(include_str!("../../rules/dict/en_field_labels.txt")),
             not_names: set(include_str!("../../rules/dict/ko_not_names.txt")),
             titles,
             particles,
@@ -283,6 +288,41 @@ fn classify_gap(gap: &str) -> Option<bool> {
         }
     }
     Some(sep)
+}
+
+/// Whether `before` (the text before a name candidate) ends with an English field name of
+/// `en_field_labels.txt` and a `:` or `=`, quotes and spaces allowed around them:
+/// `{"name": "`, `customer_name=`, `Contact: `.
+fn english_field(lx: &Lexicon, before: &str) -> bool {
+    const QUOTES: [char; 2] = ['"', '\''];
+    const SPACES: [char; 2] = [' ', '\t'];
+    // Look back at most 64 bytes (a key, quotes, spaces), from a char boundary.
+    let mut at = before.len().saturating_sub(64);
+    while !before.is_char_boundary(at) {
+        at += 1;
+    }
+    let tail = &before[at..];
+    let b = tail.trim_end_matches(SPACES);
+    let b = b.strip_suffix(QUOTES).unwrap_or(b).trim_end_matches(SPACES);
+    let Some(b) = b.strip_suffix([':', '=', '：']) else {
+        return false;
+    };
+    let b = b.trim_end_matches(SPACES);
+    let b = b.strip_suffix(QUOTES).unwrap_or(b);
+    let key_start = b
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .map_or(0, |i| i + b[i..].chars().next().map_or(1, char::len_utf8));
+    let key = field_key(&b[key_start..]);
+    !key.is_empty() && lx.en_fields.contains(key.as_str())
+}
+
+/// A field name lower-cased without `_` and `-` (`customer_name`, `customerName` ->
+/// `customername`).
+fn field_key(key: &str) -> String {
+    key.chars()
+        .filter(|&c| c != '_' && c != '-')
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
 }
 
 fn is_list_gap(gap: &str) -> bool {
@@ -542,6 +582,9 @@ impl KoreanNameDetector {
         last: Option<(usize, Before)>,
     ) -> Before {
         let r = runs[i];
+        if english_field(lx, &text[..r.start]) {
+            return Before::Field;
+        }
         let Some(prev) = i.checked_sub(1).map(|p| runs[p]) else {
             return Before::Nothing;
         };
@@ -762,12 +805,21 @@ mod tests {
             ("담당자 최수진에게 연락 바랍니다", vec!["최수진"]),
             ("배우 전지현은 말했다", vec!["전지현"]),
             ("신청인성명: 박영희", vec!["박영희"]),
+            // English field names, as in JSON payloads and forms.
+            (r#"{"name": "정하늘", "dept": "인사팀"}"#, vec!["정하늘"]),
+            (r#"{"customer_name":"정하늘"}"#, vec!["정하늘"]),
+            ("customerName = '정하늘'", vec!["정하늘"]),
+            ("Contact: 정하늘, 이서연", vec!["정하늘", "이서연"]),
         ] {
             assert_eq!(names(text), want, "{text}");
         }
         // A cue without colon needs three syllables; commas need a cued name first.
         assert_eq!(names("고객 만족도"), Vec::<&str>::new());
         assert_eq!(names("김치, 정말, 한국"), Vec::<&str>::new());
+        // Other English keys, or no separator: nothing.
+        assert_eq!(names(r#"{"team": "정하늘"}"#), Vec::<&str>::new());
+        assert_eq!(names(r#"{"filename": "정하늘"}"#), Vec::<&str>::new());
+        assert_eq!(names("name 정하늘"), Vec::<&str>::new());
     }
 
     #[test]
