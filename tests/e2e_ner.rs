@@ -341,6 +341,11 @@ async fn default_models_mask_names_in_both_languages() {
             &["Sarah", "Connor"][..],
             &["PERSON"][..],
         ),
+        (
+            "Sarah Connor님이 어제 회의에 참석했습니다",
+            &["Sarah", "Connor"][..],
+            &["PERSON"][..],
+        ),
     ] {
         let r = gw.post_json(CHAT, &chat(text)).await;
         assert_eq!(r.status.as_u16(), 200, "{}", r.text());

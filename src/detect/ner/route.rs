@@ -27,7 +27,8 @@
 //!
 //! Limits: languages other than Korean and English are not routed. An island is read
 //! without the segment's other words around it, and words glued to the other script
-//! (`John에게`) stay with the segment's model.
+//! (`Google맵`; particles and titles after a Latin word excepted) stay with the segment's
+//! model.
 //! Model changes need a restart: the rule hot reload keeps the pools loaded at start.
 
 use std::cell::Cell;
@@ -39,6 +40,7 @@ use std::time::{Duration, Instant};
 use super::model::{ModelError, TokenClassifier};
 use super::pool::{NerPool, Pending, PoolConfig};
 use crate::config::{NerLanguage, NerSettings};
+use crate::detect::korean_name::{is_suffix_chain, is_syllable};
 use crate::detect::{DetectError, Detector, Finding, Priority};
 
 thread_local! {
@@ -179,7 +181,8 @@ pub fn runs(text: &str) -> Vec<(Range<usize>, NerLanguage)> {
 /// `{"name": "김민준", "dept": "영업팀"}`; `김민준` in `Please send it to 김민준 by Friday`).
 /// An island needs two letters or more and must not be glued to a letter of the segment's
 /// script on either side (`AC` of `AC밀란이었다` is not one: the Korean model reads that word
-/// whole); a Latin island also needs a lower-case letter (on the Korean held-out sentences
+/// whole), except Korean particles and titles right after a Latin island (`Sarah Connor님이`,
+/// `Acme의`); a Latin island also needs a lower-case letter (on the Korean held-out sentences
 /// the English model, given `SNS`, `RO` or `COI` alone, called them people; the Korean model
 /// reads such acronyms in context). As byte ranges with the island's language, in order.
 ///
@@ -205,6 +208,10 @@ pub fn islands(text: &str) -> Vec<(Range<usize>, NerLanguage)> {
             let (start, end, letters, glued_before) = island;
             let cased =
                 other == NerLanguage::Ko || text[start..end].chars().any(char::is_lowercase);
+            // Korean particles and titles may follow a Latin name directly: `Sarah
+            // Connor님이`, `Acme의`.
+            let glued_after = glued_after
+                && !(other == NerLanguage::En && is_suffix_chain(syllables_at(text, end)));
             if letters >= 2 && cased && !glued_before && !glued_after {
                 out.push((start..end, other));
             }
@@ -232,6 +239,16 @@ pub fn islands(text: &str) -> Vec<(Range<usize>, NerLanguage)> {
         }
     }
     out
+}
+
+/// The run of Hangul syllables at the start of `text[at..]`.
+fn syllables_at(text: &str, at: usize) -> &str {
+    let rest = &text[at..];
+    let n = rest
+        .char_indices()
+        .find(|&(_, c)| !is_syllable(c))
+        .map_or(rest.len(), |(i, _)| i);
+    &rest[..n]
 }
 
 /// A [`Detector`] sending each language run of a text to that language's NER pool.
@@ -521,7 +538,16 @@ mod tests {
         );
         // Glued to the segment's own script, or a single letter: no island.
         assert!(island_texts("상대는 AC밀란이었다").is_empty());
-        assert!(island_texts("John에게 보고서를 보내 주세요").is_empty());
+        // Particles and titles may follow a Latin island; other syllables may not.
+        assert_eq!(
+            island_texts("Sarah Connor님이 어제 회의에 참석했습니다"),
+            vec![("Sarah Connor", En)]
+        );
+        assert_eq!(
+            island_texts("Acme Corporation의 계약서를 내일 오전까지 검토해 주시기 바랍니다"),
+            vec![("Acme Corporation", En)]
+        );
+        assert!(island_texts("Google맵으로 찾아보세요").is_empty());
         assert!(island_texts("A 씨가 왔다").is_empty());
         // Latin islands need a lower-case letter: acronyms stay with the Korean model.
         assert!(island_texts("SNS에 올린 글. KBS 뉴스 보도").is_empty());
