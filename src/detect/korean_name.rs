@@ -16,8 +16,8 @@
 //! - a field label before with a colon-like separator (`성명: 홍길동`, `[작성자] 김민준`), or
 //!   an English field name of `rules/dict/en_field_labels.txt` with `:` or `=` and quotes
 //!   (`{"name": "정하늘"}`, `customer_name=김민준`, `Contact: 이서연`: JSON payloads and
-//!   tool calls): 0.85; a label or role word before with only spaces (`고객 홍길동이`, `배우 전지현`): 0.75
-//!   for names of three or more syllables; further names in a comma list after such a
+//!   tool calls): 0.85; a label or role word before with only spaces (`고객 홍길동이`,
+//!   `배우 전지현`): 0.75 for names of three or more syllables; further names in a comma list after such a
 //!   name (`참조: 김민준, 이서연`): 0.8;
 //! - a bare surname with a title (`김 과장`, `박대리님`, `이 씨`, `김모씨`, `최 판사는`): 0.7
 //!   (0.6 for `이`, which is also the word "this"); attached titles of one syllable other than

@@ -177,8 +177,9 @@ pub fn runs(text: &str) -> Vec<(Range<usize>, NerLanguage)> {
 
 /// The other language's islands in `text`'s segments: in a segment of one language, each
 /// maximal stretch from a letter of the other script to the last such letter before the
-/// next letter of the segment's own script (`김민준` and `"김민준", "영업팀` in
-/// `{"name": "김민준", "dept": "영업팀"}`; `김민준` in `Please send it to 김민준 by Friday`).
+/// next letter of the segment's own script (`김민준` and `영업팀` in
+/// `{"name": "김민준", "dept": "영업팀"}`; `김민준, 이서연` in `{"to": "김민준, 이서연",
+/// "note": "weekly report"}`; `김민준` in `Please send it to 김민준 by Friday`).
 /// An island needs two letters or more and must not be glued to a letter of the segment's
 /// script on either side (`AC` of `AC밀란이었다` is not one: the Korean model reads that word
 /// whole), except Korean particles and titles right after a Latin island (`Sarah Connor님이`,

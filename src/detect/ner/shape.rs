@@ -19,8 +19,9 @@
 //!    - holds a char no name holds: `< > = { } [ ] | \ $` or a backtick (`_` does: social
 //!      handles such as `@Jessica_Chobot` are people, and the English training sets label
 //!      them so; `;` does in HTML-escaped text, `AT&amp;T`);
-//!    - is reached by member access or a path: right after `ident.` or `::`, or right before
-//!      `.ident` or `::` (`self.adler`, `adler.write`, `Adler32::new`, `std::ops`).
+//!    - is reached by member access or a path: right after `ident.` (not a title: `Dr.Kim`)
+//!      or `::`, or right before `.ident` or `::` (`self.adler`, `adler.write`,
+//!      `Adler32::new`, `std::ops`).
 //!
 //! Limits: a type or variable standing alone (`impl Default for Adler32 {`, `let mut adler`)
 //! keeps its span: telling it from a name needs the line's context, not the span's shape.
@@ -53,9 +54,11 @@ pub fn trim_or_drop(text: &str, start: usize, end: usize) -> Option<(usize, usiz
     if before.ends_with("::") || after.starts_with("::") {
         return None;
     }
-    // `ident.` right before, `.ident` right after: member access.
+    // `ident.` right before, `.ident` right after: member access (a title before the dot,
+    // `Dr.Kim`, is not one).
     if let Some(rest) = before.strip_suffix('.') {
-        if rest.chars().next_back().is_some_and(is_ident) {
+        let word = &rest[rest.trim_end_matches(is_ident).len()..];
+        if !word.is_empty() && !TITLES.contains(&word) {
             return None;
         }
     }
@@ -70,6 +73,12 @@ pub fn trim_or_drop(text: &str, start: usize, end: usize) -> Option<(usize, usiz
     }
     Some((start, end))
 }
+
+/// Abbreviated titles written right before a name without a space (`Dr.Kim`, `Mr.Smith`).
+const TITLES: &[&str] = &[
+    "Mr", "Mrs", "Ms", "Dr", "Prof", "Sr", "Jr", "St", "Rev", "Gen", "Col", "Capt", "Lt", "Sgt",
+    "Hon", "Mx",
+];
 
 /// ASCII letters, digits and `_`: the chars of an identifier in most languages.
 fn is_ident(c: char) -> bool {
@@ -119,6 +128,8 @@ mod tests {
             ("«Adler-»32 checksum", "Adler"),
             ("\"«Leeds»\" office", "Leeds"),
             ("visit «Seoul», then", "Seoul"),
+            ("Dr.«Kim» will call", "Kim"),
+            ("cc Mr.«Smith».", "Smith"),
             ("@«Jessica_Chobot» did you see", "Jessica_Chobot"),
             ("Well done @ «carolinaxo___» Follow me", "carolinaxo___"),
             ("«AT&amp;T» Retail", "AT&amp;T"),
