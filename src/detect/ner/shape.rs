@@ -23,8 +23,12 @@
 //!      or `::`, or right before `.ident` or `::` (`self.adler`, `adler.write`,
 //!      `Adler32::new`, `std::ops`).
 //!
-//! Limits: a type or variable standing alone (`impl Default for Adler32 {`, `let mut adler`)
-//! keeps its span: telling it from a name needs the line's context, not the span's shape.
+//!    - starts with, or follows, a keyword of a programming language that is not an English
+//!      word (`fn`, `mut`, `impl`, `struct`, `dyn`, `def`, `var`, ...), is bound by `let`
+//!      (`let hasher_a =`), or is one lower-case word glued to `(` (`aesdec(...)`).
+//!
+//! Limits: a type or variable standing alone (`for Adler32 {`, `Vec<_>`, an argument) keeps
+//! its span: telling it from a name needs more of the line than the span's neighbours.
 //! Only ASCII code punctuation is looked at; Hangul names followed by particles are never
 //! affected (Hangul is not an identifier char here).
 
@@ -71,8 +75,59 @@ pub fn trim_or_drop(text: &str, start: usize, end: usize) -> Option<(usize, usiz
             return None;
         }
     }
+    // Code keywords: the span starts with one (`fn start_state`, `mut adler`, `dyn Fn`), or
+    // one comes right before it (`struct State`, `impl Default`), or it is bound by `let`
+    // (`let hasher_a = ...`, not `let Sarah know`).
+    let first_word = trimmed
+        .split(|c: char| !is_ident(c))
+        .next()
+        .unwrap_or_default();
+    if KEYWORDS.contains(&first_word) {
+        return None;
+    }
+    let prev_word = before
+        .strip_suffix(' ')
+        .map(|b| &b[b.trim_end_matches(is_ident).len()..]);
+    if prev_word.is_some_and(|w| KEYWORDS.contains(&w)) {
+        return None;
+    }
+    if prev_word == Some("let") && after.trim_start_matches(' ').starts_with(['=', ':']) {
+        return None;
+    }
+    // A lower-case word glued to `(` is a function being called or defined (`aesdec(...)`).
+    if after.starts_with('(')
+        && trimmed
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        return None;
+    }
     Some((start, end))
 }
+
+/// Keywords of common programming languages that are not English words, so a span that is,
+/// starts with or follows one is code (`let`, `for`, `in`, `if`, `use` are English too).
+const KEYWORDS: &[&str] = &[
+    "fn",
+    "mut",
+    "impl",
+    "struct",
+    "enum",
+    "pub",
+    "const",
+    "static",
+    "trait",
+    "mod",
+    "dyn",
+    "def",
+    "elif",
+    "var",
+    "val",
+    "func",
+    "typedef",
+    "namespace",
+    "nullptr",
+];
 
 /// Abbreviated titles written right before a name without a space (`Dr.Kim`, `Mr.Smith`).
 const TITLES: &[&str] = &[
@@ -130,6 +185,10 @@ mod tests {
             ("visit «Seoul», then", "Seoul"),
             ("Dr.«Kim» will call", "Kim"),
             ("cc Mr.«Smith».", "Smith"),
+            ("please let «Sarah» know", "Sarah"),
+            ("«Fn Inc.» shares", "Fn Inc."),
+            ("call «John»(sales) today", "John"),
+            ("«Defne Yilmaz» joined", "Defne Yilmaz"),
             ("@«Jessica_Chobot» did you see", "Jessica_Chobot"),
             ("Well done @ «carolinaxo___» Follow me", "carolinaxo___"),
             ("«AT&amp;T» Retail", "AT&amp;T"),
@@ -152,6 +211,15 @@ mod tests {
             "«-»",
             "«Vec<String>»",
             "«a = b»",
+            "«fn start_state»(&self)",
+            "let «mut adler» = Adler32::new();",
+            "hash_builder: &«dyn Fn»() -> T",
+            "«fn»",
+            "struct «State» {",
+            "impl «Default» for Adler32 {",
+            "let «hasher_a» = AHasher::default();",
+            "let «words»: Vec<_> = Vec::new();",
+            "let combined = «aesdec»(self.sum, self.enc);",
         ] {
             assert_eq!(kept(marked), None, "{marked}");
         }
