@@ -365,6 +365,35 @@ async fn default_models_mask_names_in_both_languages() {
     }
 }
 
+/// `tests/data/ner/mixed_script.jsonl`: names in the other script of a line (Korean values
+/// under English JSON keys, Hangul names in English sentences, English names with Korean
+/// particles), through `garim eval` with the embedded default (rules, Korean name rules, both
+/// models). Written in session 7 after the routing and field changes, so a regression check,
+/// not a held-out measure: before them PERSON recall was 0.125 (3 of 24), now 1.0.
+#[test]
+fn mixed_script_names_are_found() {
+    let out = Command::new(env!("CARGO_BIN_EXE_garim"))
+        .args(["eval", "--json"])
+        .arg(root().join("tests/data/ner/mixed_script.jsonl"))
+        .env("GARIM_ORT_DYLIB", ort_dylib())
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "garim eval failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let person = &v["labels"]["PERSON"];
+    let (recall, precision) = (
+        person["recall"].as_f64().unwrap(),
+        person["precision"].as_f64().unwrap(),
+    );
+    eprintln!("mixed-script PERSON: P {precision:.4} R {recall:.4}");
+    assert!(recall >= 0.95 && precision >= 0.9, "{person}");
+}
+
 /// With NER, `garim scan` and `garim mask` detect lines in parallel, in chunks: the output
 /// keeps input order across chunks (placeholder numbers follow first appearance), and an
 /// unreadable line stops them with an error after every line before it was printed. The
