@@ -186,6 +186,8 @@ pub fn runs(text: &str) -> Vec<(Range<usize>, NerLanguage)> {
 /// `Acme의`); a Latin island also needs a lower-case letter (on the Korean held-out sentences
 /// the English model, given `SNS`, `RO` or `COI` alone, called them people; the Korean model
 /// reads such acronyms in context). As byte ranges with the island's language, in order.
+/// A segment with more than [`MAX_ISLANDS`] islands gives one range instead, from its first
+/// island to its last.
 ///
 /// Why: a segment goes to the model of its majority script, which cannot read the other
 /// script: Korean values under English JSON keys, a Hangul name in an English sentence or an
@@ -193,8 +195,9 @@ pub fn runs(text: &str) -> Vec<(Range<usize>, NerLanguage)> {
 /// language's model as well (the majority model still sees the whole segment); overlapping
 /// findings are merged by the engine.
 pub fn islands(text: &str) -> Vec<(Range<usize>, NerLanguage)> {
-    let mut out = Vec::new();
+    let mut all = Vec::new();
     for seg in segments(text) {
+        let mut out = Vec::new();
         let Some(lang) = classify(&text[seg.clone()]) else {
             continue;
         };
@@ -238,9 +241,21 @@ pub fn islands(text: &str) -> Vec<(Range<usize>, NerLanguage)> {
         if let Some(o) = open.take() {
             close(o, false);
         }
+        // Many islands in one segment (a minified JSON document with Korean values): the
+        // whole segment goes to the other model once instead, so the number of runs stays
+        // bounded by the number of segments.
+        if out.len() > MAX_ISLANDS {
+            let first = out.first().map_or(seg.start, |(r, _)| r.start);
+            let last = out.last().map_or(seg.end, |(r, _)| r.end);
+            out = vec![(first..last, other)];
+        }
+        all.extend(out);
     }
-    out
+    all
 }
+
+/// Most islands sent one by one per segment; see [`islands`].
+pub const MAX_ISLANDS: usize = 8;
 
 /// The run of Hangul syllables at the start of `text[at..]`.
 fn syllables_at(text: &str, at: usize) -> &str {
@@ -553,6 +568,16 @@ mod tests {
         // Latin islands need a lower-case letter: acronyms stay with the Korean model.
         assert!(island_texts("SNS에 올린 글. KBS 뉴스 보도").is_empty());
         assert!(island_texts("plain English only").is_empty());
+        // Past MAX_ISLANDS in a segment, one run from the first island to the last.
+        let many: String = (0..12)
+            .map(|i| format!(r#""customer{i}": "김민준{i}", "#))
+            .collect();
+        let got = island_texts(&many);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].0.starts_with("김민준0") && got[0].0.ends_with(r#""customer11": "김민준"#),
+            "{got:?}"
+        );
         // Per segment: each line has its own majority.
         assert_eq!(
             island_texts(
