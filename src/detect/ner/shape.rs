@@ -11,7 +11,8 @@
 //! What [`trim_or_drop`] does with a span `start..end` of the text the model saw:
 //! 1. trims ASCII punctuation that a name does not begin or end with from both ends
 //!    (`Adler-` from `Adler-32`: the model tagged the hyphen too); `.`, `&`, `'`, `(`, `)`,
-//!    `!`, `@` and `_` stay (`U.S.`, `AT&T`, `(주)`, `Yahoo!`, `@carolinaxo___`);
+//!    `!`, `@` and `_` stay (`U.S.`, `AT&T`, `(주)`, `Yahoo!`, `@carolinaxo___`); Korean
+//!    particles and titles glued to a Latin name are trimmed too (`Acme Corp의`);
 //! 2. drops the span when what is left
 //!    - cuts an ASCII identifier: it starts right after, or ends right before, an ASCII
 //!      letter, digit or `_` while its own first (last) char is one too (`adler32_slice`,
@@ -42,6 +43,7 @@ pub fn trim_or_drop(text: &str, start: usize, end: usize) -> Option<(usize, usiz
     if trimmed.is_empty() {
         return None;
     }
+    let trimmed = without_particles(trimmed);
     let start = start + lead;
     let end = start + trimmed.len();
     let (before, after) = (&text[..start], &text[end..]);
@@ -129,6 +131,24 @@ const KEYWORDS: &[&str] = &[
     "nullptr",
 ];
 
+/// `span` without the Korean particles and titles glued to a Latin name at its end
+/// (`Acme Corp의`, `John Smith와`: the English model reads such a word whole).
+fn without_particles(span: &str) -> &str {
+    let run = span.len()
+        - span
+            .trim_end_matches(crate::detect::korean_name::is_syllable)
+            .len();
+    let (name, rest) = span.split_at(span.len() - run);
+    if run > 0
+        && name.ends_with(|c: char| c.is_ascii_alphabetic())
+        && crate::detect::korean_name::is_suffix_chain(rest)
+    {
+        name
+    } else {
+        span
+    }
+}
+
 /// Abbreviated titles written right before a name without a space (`Dr.Kim`, `Mr.Smith`).
 const TITLES: &[&str] = &[
     "Mr", "Mrs", "Ms", "Dr", "Prof", "Sr", "Jr", "St", "Rev", "Gen", "Col", "Capt", "Lt", "Sgt",
@@ -184,6 +204,13 @@ mod tests {
             ("\"«Leeds»\" office", "Leeds"),
             ("visit «Seoul», then", "Seoul"),
             ("Dr.«Kim» will call", "Kim"),
+            (
+                "고객 김민준님이 «Acme Corp의» John Smith와 미팅",
+                "Acme Corp",
+            ),
+            ("meeting with «John Smith와» tomorrow", "John Smith"),
+            ("«Google맵»으로", "Google맵"),
+            ("«서해5도» 주민", "서해5도"),
             ("cc Mr.«Smith».", "Smith"),
             ("please let «Sarah» know", "Sarah"),
             ("«Fn Inc.» shares", "Fn Inc."),
