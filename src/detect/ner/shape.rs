@@ -22,8 +22,7 @@
 //!      them so; `;` does in HTML-escaped text, `AT&amp;T`);
 //!    - is reached by member access or a path: right after `ident.` (not a title: `Dr.Kim`)
 //!      or `::`, or right before `.ident` or `::` (`self.adler`, `adler.write`,
-//!      `Adler32::new`, `std::ops`).
-//!
+//!      `Adler32::new`, `std::ops`);
 //!    - starts with, or follows, a keyword of a programming language that is not an English
 //!      word (`fn`, `mut`, `impl`, `struct`, `dyn`, `def`, `var`, ...), is bound by `let`
 //!      (`let hasher_a =`), or is one lower-case word glued to `(` (`aesdec(...)`).
