@@ -162,14 +162,24 @@ pub fn segments(text: &str) -> Vec<Range<usize>> {
 /// A run starts at its first classified segment and ends with its last; segments without
 /// letters before the first or after the last classified segment belong to no run.
 pub fn runs(text: &str) -> Vec<(Range<usize>, NerLanguage)> {
+    runs_of(&classified(text))
+}
+
+/// The segments of `text` that have a language, with it ([`segments`], [`classify`]).
+fn classified(text: &str) -> Vec<(Range<usize>, NerLanguage)> {
+    segments(text)
+        .into_iter()
+        .filter_map(|seg| classify(&text[seg.clone()]).map(|lang| (seg, lang)))
+        .collect()
+}
+
+/// [`runs`] from the classified segments.
+fn runs_of(classified: &[(Range<usize>, NerLanguage)]) -> Vec<(Range<usize>, NerLanguage)> {
     let mut out: Vec<(Range<usize>, NerLanguage)> = Vec::new();
-    for seg in segments(text) {
-        let Some(lang) = classify(&text[seg.clone()]) else {
-            continue;
-        };
+    for (seg, lang) in classified {
         match out.last_mut() {
-            Some((r, l)) if *l == lang => r.end = seg.end,
-            _ => out.push((seg, lang)),
+            Some((r, l)) if l == lang => r.end = seg.end,
+            _ => out.push((seg.clone(), *lang)),
         }
     }
     out
@@ -195,12 +205,18 @@ pub fn runs(text: &str) -> Vec<(Range<usize>, NerLanguage)> {
 /// language's model as well (the majority model still sees the whole segment); overlapping
 /// findings are merged by the engine.
 pub fn islands(text: &str) -> Vec<(Range<usize>, NerLanguage)> {
+    islands_of(text, &classified(text))
+}
+
+/// [`islands`] from the classified segments of `text`.
+fn islands_of(
+    text: &str,
+    classified: &[(Range<usize>, NerLanguage)],
+) -> Vec<(Range<usize>, NerLanguage)> {
     let mut all = Vec::new();
-    for seg in segments(text) {
+    for (seg, lang) in classified {
+        let (seg, lang) = (seg.clone(), *lang);
         let mut out = Vec::new();
-        let Some(lang) = classify(&text[seg.clone()]) else {
-            continue;
-        };
         let other = match lang {
             NerLanguage::Ko => NerLanguage::En,
             NerLanguage::En => NerLanguage::Ko,
@@ -260,11 +276,7 @@ pub const MAX_ISLANDS: usize = 8;
 /// The run of Hangul syllables at the start of `text[at..]`.
 fn syllables_at(text: &str, at: usize) -> &str {
     let rest = &text[at..];
-    let n = rest
-        .char_indices()
-        .find(|&(_, c)| !is_syllable(c))
-        .map_or(rest.len(), |(i, _)| i);
-    &rest[..n]
+    &rest[..rest.len() - rest.trim_start_matches(is_syllable).len()]
 }
 
 /// A [`Detector`] sending each language run of a text to that language's NER pool.
@@ -324,7 +336,9 @@ impl NerRouter {
             Ok::<_, DetectError>(())
         };
         for (i, text) in texts.iter().enumerate() {
-            for (range, lang) in runs(text).into_iter().chain(islands(text)) {
+            // Segments are cut and classified once, for the runs and the islands.
+            let segs = classified(text);
+            for (range, lang) in runs_of(&segs).into_iter().chain(islands_of(text, &segs)) {
                 let Some(pool) = self.pool_for(lang) else {
                     continue;
                 };
