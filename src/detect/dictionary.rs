@@ -15,7 +15,9 @@
 //! kind whatever the number of lists. Matching is leftmost-longest and non-overlapping: terms
 //! can only start where the start boundary below holds and a 3-byte prefix table says some
 //! term begins; there the lengths that prefix's terms have are looked up in the table,
-//! longest first (a bit filter answers most misses from the cache). Why not Aho-Corasick (the
+//! longest first (a bit filter answers most misses from the cache), those of six bytes or
+//! more only when a 6-byte prefix table says some such term begins there (a Korean surname
+//! syllable begins a great many words, a surname and a given-name syllable few). Why not Aho-Corasick (the
 //! first version): with 100k terms the automaton's states do not fit in the caches, building
 //! one million terms took ~10 s, and scanning was no faster. Now 100k terms build in ~40 ms,
 //! one million in well under a second.
@@ -49,11 +51,11 @@
 //! table is only searched in texts that produced findings.
 //!
 //! Limits: only ASCII case folding; a term overlapping a longer leftmost term is not found
-//! (leftmost-longest, non-overlapping). Memory is the terms' bytes plus 16 bytes per table
-//! slot (2-4 slots per term: the table is a power of two, at most half full), 2-4 bytes of
-//! filter per term, 24 bytes of list entry per term, 12 KiB of prefix tables and 8 bytes per
-//! distinct 3-byte prefix bucket (at most 512 KiB; one million terms of ~11 bytes: ~70 MB in
-//! all). Errors and Debug output name lists, files and line numbers, never a term or scanned
+//! (leftmost-longest, non-overlapping). Memory is 32 bytes per table slot (2-4 slots per
+//! term: the table is a power of two, at most half full; a term of up to 16 bytes is held in
+//! its slot), the bytes of longer terms, 2-4 bytes of filter per term, 24 bytes of list entry
+//! per term, 28 KiB of prefix tables and 8 bytes per distinct 3-byte prefix bucket (at most
+//! 512 KiB; one million terms of ~11 bytes: ~95 MB in all). Errors and Debug output name lists, files and line numbers, never a term or scanned
 //! text.
 
 use std::borrow::Cow;
@@ -199,15 +201,49 @@ struct Entry {
     exact: Option<Box<str>>,
 }
 
-/// One slot of the open-addressing key table: `id == EMPTY` is free. The key's place in
-/// [`Matcher::keys`] is in the slot, so a hit touches the slot and the bytes only.
+/// One slot of the open-addressing key table: `id == EMPTY` is free. A key of up to
+/// [`INLINE`] bytes is held in the slot itself, and so is its list when that is the whole
+/// answer, so a hit usually reads one cache line (half of one).
 #[derive(Clone, Copy)]
+#[repr(C, align(32))]
 struct Slot {
     /// High bits of the key's hash, compared before the bytes.
     tag: u32,
     id: u32,
-    start: u32,
     len: u32,
+    /// The key's list when it is in one list only and needs no exact check; [`NO_LIST`]
+    /// otherwise (then [`Matcher::first`] and [`Matcher::more`] answer).
+    list: u32,
+    /// The key's bytes when it has at most [`INLINE`]; else its offset in [`Matcher::keys`]
+    /// (first four bytes, little-endian).
+    bytes: [u8; INLINE],
+}
+
+const INLINE: usize = 16;
+/// The per-thread lowercasing buffer of [`Matcher::for_each`] is dropped after a text
+/// longer than this, so one huge text does not pin its size for the thread's life.
+const KEEP_LOWERED_BYTES: usize = 1 << 20;
+const NO_LIST: u32 = u32::MAX;
+
+impl Slot {
+    const FREE: Slot = Slot {
+        tag: 0,
+        id: EMPTY,
+        len: 0,
+        list: NO_LIST,
+        bytes: [0; INLINE],
+    };
+
+    fn key<'k>(&'k self, keys: &'k [u8]) -> &'k [u8] {
+        let len = self.len as usize;
+        if len <= INLINE {
+            &self.bytes[..len]
+        } else {
+            let b = &self.bytes;
+            let start = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
+            &keys[start..start + len]
+        }
+    }
 }
 
 const EMPTY: u32 = u32::MAX;
@@ -240,13 +276,28 @@ struct Matcher {
     /// Per word of `prefixes`, the number of bits set in the words before it: the index in
     /// `lens` of bucket `b` is `rank[b / 64]` plus the bits set below `b` in its word.
     rank: Box<[u32; PREFIX_WORDS]>,
+    /// Which 6-byte prefixes begin a key of six bytes or more: bit [`prefix6_bit`] (16 KiB,
+    /// stays in the L1 cache). At most candidates the 3-byte prefix is common (a Korean
+    /// surname syllable begins many words) but the 6-byte one is not: then no key of six
+    /// bytes or more is looked up.
+    prefixes6: Box<[u64; PREFIX6_WORDS]>,
+    /// Some key begins with an ASCII byte that is not a letter or digit.
+    ascii_other_begins: bool,
     /// Distinct lengths of keys longer than 65 bytes, longest first.
     long: Vec<usize>,
-    /// Per first byte, keys of one byte (bit 0) and of two bytes (bit 1).
+    /// Per first byte, keys of one byte (bit 0) and of two bytes (bit 1), longer keys
+    /// ([`LONG_BEGINS`]).
     short: [u8; 256],
 }
 
+/// Bit of [`Matcher::short`]: some key of three bytes or more begins with this byte.
+const LONG_BEGINS: u8 = 4;
+
 const PREFIX_BITS: u32 = 16;
+const PREFIX6_BITS: u32 = 17;
+const PREFIX6_WORDS: usize = (1 << PREFIX6_BITS) / 64;
+/// Bits of [`Matcher::lens`] for keys shorter than six bytes (lengths 3, 4, 5).
+const LENS_BELOW_6: u64 = 0b111;
 const PREFIX_WORDS: usize = (1 << PREFIX_BITS) / 64;
 /// The longest key length with its own bit in [`Matcher::lens`].
 const MAX_MASKED_LEN: usize = 65;
@@ -255,6 +306,13 @@ const MAX_MASKED_LEN: usize = 65;
 fn prefix_bit(b: &[u8]) -> usize {
     let k = u32::from_le_bytes([b[0], b[1], b[2], 0]);
     (k.wrapping_mul(0x9E37_79B1) >> (32 - PREFIX_BITS)) as usize
+}
+
+/// The bit of [`Matcher::prefixes6`] for the six bytes `b`.
+fn prefix6_bit(b: &[u8]) -> usize {
+    let k = u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        | u64::from(u16::from_le_bytes([b[4], b[5]])) << 32;
+    (k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - PREFIX6_BITS)) as usize
 }
 
 /// A fast non-cryptographic hash of a key (terms are operator data, texts cannot choose
@@ -289,22 +347,15 @@ impl Matcher {
         let filter_words = (total.max(64) * 16).next_power_of_two() / 64;
         let mut m = Matcher {
             keys: Vec::new(),
-            table: vec![
-                Slot {
-                    tag: 0,
-                    id: EMPTY,
-                    start: 0,
-                    len: 0
-                };
-                cap
-            ]
-            .into_boxed_slice(),
+            table: vec![Slot::FREE; cap].into_boxed_slice(),
             filter: vec![0u64; filter_words].into_boxed_slice(),
             first: Vec::with_capacity(total),
             more: HashMap::new(),
             fold,
             prefixes: Box::new([0u64; PREFIX_WORDS]),
             lens: Box::new([]),
+            prefixes6: Box::new([0u64; PREFIX6_WORDS]),
+            ascii_other_begins: false,
             rank: Box::new([0u32; PREFIX_WORDS]),
             long: Vec::new(),
             short: [0; 256],
@@ -330,14 +381,16 @@ impl Matcher {
                     list,
                     exact: (mixed && !ci).then(|| t.as_str().into()),
                 };
-                match m.lookup(key) {
-                    Some(id) => {
+                match m.slot_of(key) {
+                    Some(si) => {
+                        let id = m.table[si].id;
                         let dup = m.first[id as usize].list == list
                             && m.first[id as usize].exact == entry.exact
                             || m.more.get(&id).is_some_and(|v| {
                                 v.iter().any(|e| e.list == list && e.exact == entry.exact)
                             });
                         if !dup {
+                            m.table[si].list = NO_LIST;
                             m.more.entry(id).or_default().push(entry);
                         }
                     }
@@ -357,8 +410,11 @@ impl Matcher {
                                 message: "terms too large (over 4 GiB)".into(),
                             });
                         }
-                        m.insert(key, id, start);
-                        m.keys.extend_from_slice(key);
+                        let simple = entry.exact.is_none().then_some(list);
+                        m.insert(key, id, start, simple);
+                        if key.len() > INLINE {
+                            m.keys.extend_from_slice(key);
+                        }
                         m.first.push(entry);
                         m.note_length(key, &mut lens);
                     }
@@ -378,9 +434,17 @@ impl Matcher {
 
     /// Records where and how long `key` is, for [`Matcher::longest_at`].
     fn note_length(&mut self, key: &[u8], lens: &mut [u64]) {
+        if key[0] < 0x80 && !key[0].is_ascii_alphanumeric() {
+            self.ascii_other_begins = true;
+        }
         match key.len() {
             1 | 2 => self.short[key[0] as usize] |= 1 << (key.len() - 1),
             n => {
+                self.short[key[0] as usize] |= LONG_BEGINS;
+                if n >= 6 {
+                    let bit = prefix6_bit(key);
+                    self.prefixes6[bit / 64] |= 1 << (bit % 64);
+                }
                 let bit = prefix_bit(key);
                 self.prefixes[bit / 64] |= 1 << (bit % 64);
                 if n <= MAX_MASKED_LEN {
@@ -399,8 +463,9 @@ impl Matcher {
         (bit / 64, 1 << (bit % 64))
     }
 
-    /// The id of `key`, if it is one.
-    fn lookup(&self, key: &[u8]) -> Option<u32> {
+    /// The table slot of `key`, if it is a key.
+    #[inline]
+    fn slot_of(&self, key: &[u8]) -> Option<usize> {
         let h = key_hash(key);
         let (w, b) = self.filter_bit(h);
         if self.filter[w] & b == 0 {
@@ -410,22 +475,19 @@ impl Matcher {
         let mask = self.table.len() - 1;
         let mut i = h as usize & mask;
         loop {
-            let s = self.table[i];
+            let s = &self.table[i];
             if s.id == EMPTY {
                 return None;
             }
-            if s.tag == tag
-                && s.len as usize == key.len()
-                && &self.keys[s.start as usize..(s.start + s.len) as usize] == key
-            {
-                return Some(s.id);
+            if s.tag == tag && s.len as usize == key.len() && s.key(&self.keys) == key {
+                return Some(i);
             }
             i = (i + 1) & mask;
         }
     }
 
     /// Adds a key known to be absent. The table is sized for every term up front.
-    fn insert(&mut self, key: &[u8], id: u32, start: u32) {
+    fn insert(&mut self, key: &[u8], id: u32, start: u32, list: Option<u32>) {
         let h = key_hash(key);
         let (w, b) = self.filter_bit(h);
         self.filter[w] |= b;
@@ -434,11 +496,18 @@ impl Matcher {
         while self.table[i].id != EMPTY {
             i = (i + 1) & mask;
         }
+        let mut bytes = [0; INLINE];
+        if key.len() <= INLINE {
+            bytes[..key.len()].copy_from_slice(key);
+        } else {
+            bytes[..4].copy_from_slice(&start.to_le_bytes());
+        }
         self.table[i] = Slot {
             tag: (h >> 32) as u32,
             id,
-            start,
             len: key.len() as u32,
+            list: list.unwrap_or(NO_LIST),
+            bytes,
         };
     }
 
@@ -451,14 +520,30 @@ impl Matcher {
     /// its boundary checks is the match. This is what a leftmost-longest scan resumed after
     /// each rejected match finds (a match at any other place is rejected by its start
     /// boundary).
-    fn for_each(&self, text: &str, mut f: impl FnMut(usize, usize, u32)) {
-        let lowered;
-        let hay = if self.fold && text.bytes().any(|b| b.is_ascii_uppercase()) {
-            lowered = text.to_ascii_lowercase();
-            lowered.as_bytes()
-        } else {
-            text.as_bytes()
-        };
+    fn for_each(&self, text: &str, f: impl FnMut(usize, usize, u32)) {
+        if !self.fold {
+            return self.scan(text, text.as_bytes(), f);
+        }
+        // The lowercased copy goes into a per-thread buffer (no allocation per text; the
+        // copy loop is vectorised). A nested call (none today) would get its own.
+        thread_local! {
+            static LOWERED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        LOWERED.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut buf) => {
+                buf.clear();
+                buf.extend(text.bytes().map(|b| b.to_ascii_lowercase()));
+                self.scan(text, &buf, f);
+                if buf.capacity() > KEEP_LOWERED_BYTES {
+                    *buf = Vec::new();
+                }
+            }
+            Err(_) => self.scan(text, text.to_ascii_lowercase().as_bytes(), f),
+        })
+    }
+
+    /// [`Matcher::for_each`] over `hay`: `text`, or its lowercased copy.
+    fn scan(&self, text: &str, hay: &[u8], mut f: impl FnMut(usize, usize, u32)) {
         let mut pos = 0;
         while let Some(p) = self.next_candidate(hay, pos) {
             match self.longest_at(text, hay, p) {
@@ -487,13 +572,23 @@ impl Matcher {
                     return None;
                 }
             }
-            let id = self.lookup(&hay[p..p + n])?;
-            self.accept(text, p, p + n, id).map(|list| (p + n, list))
+            let si = self.slot_of(&hay[p..p + n])?;
+            self.accept(text, p, p + n, &self.table[si])
+                .map(|list| (p + n, list))
         };
         let mut mask = match hay.get(p..p + 3) {
             Some(b) => self.lens_of(prefix_bit(b)),
             None => 0,
         };
+        if mask & !LENS_BELOW_6 != 0 {
+            let long_prefix = hay.get(p..p + 6).is_some_and(|b| {
+                let bit = prefix6_bit(b);
+                self.prefixes6[bit / 64] & (1 << (bit % 64)) != 0
+            });
+            if !long_prefix {
+                mask &= LENS_BELOW_6;
+            }
+        }
         if mask & (1 << 63) != 0 {
             mask &= !(1 << 63);
             if let Some(hit) = self.long.iter().find_map(|&n| try_len(n)) {
@@ -531,8 +626,12 @@ impl Matcher {
 
     /// Whether some key may begin at `hay[i..]`.
     fn may_begin(&self, hay: &[u8], i: usize) -> bool {
-        if self.short[hay[i] as usize] != 0 {
+        let short = self.short[hay[i] as usize];
+        if short & 3 != 0 {
             return true;
+        }
+        if short & LONG_BEGINS == 0 {
+            return false;
         }
         match hay.get(i..i + 3) {
             Some(b) => {
@@ -545,19 +644,39 @@ impl Matcher {
 
     /// The first place at or after `from` (a char boundary) where a term may start.
     ///
-    /// The start boundary ([`start_ok`]) is tested first, on bytes: inside an ASCII word or a
-    /// run of Hangul syllables (most of any text) nothing else is looked at, and the prefix
-    /// table is only consulted at word starts and other chars. Keys are valid UTF-8: they
-    /// begin on a char boundary (the prefix test is a hash and can hit inside a char).
+    /// The start boundary ([`start_ok`]) is tested first: inside an ASCII word or a run of
+    /// Hangul syllables (most of any text) nothing else is looked at, and the prefix tables
+    /// ([`Matcher::may_begin`]) are only consulted at word starts and other chars. On x86-64
+    /// sixteen bytes are classified at a time ([`simd::starts16`], a superset of the places
+    /// where the boundary holds), and only the places it marks are tested exactly. Keys are
+    /// valid UTF-8: they begin on a char boundary (the prefix test is a hash and can hit
+    /// inside a char).
     fn next_candidate(&self, hay: &[u8], from: usize) -> Option<usize> {
+        let n = hay.len();
+        let exact = |i: usize| hay[i] & 0xC0 != 0x80 && start_ok(hay, i) && self.may_begin(hay, i);
         let mut i = from;
-        while i < hay.len() {
-            if hay[i] & 0xC0 == 0x80 {
-                // A continuation byte: not a char boundary.
+        #[cfg(target_arch = "x86_64")]
+        {
+            while i < n.min(simd::BEHIND) {
+                if exact(i) {
+                    return Some(i);
+                }
                 i += 1;
-                continue;
             }
-            if start_ok(hay, i) && self.may_begin(hay, i) {
+            while i + simd::AHEAD <= n {
+                let mut marks = simd::starts16(hay, i, self.ascii_other_begins);
+                while marks != 0 {
+                    let j = i + marks.trailing_zeros() as usize;
+                    if start_ok(hay, j) && self.may_begin(hay, j) {
+                        return Some(j);
+                    }
+                    marks &= marks - 1;
+                }
+                i += 16;
+            }
+        }
+        while i < n {
+            if exact(i) {
                 return Some(i);
             }
             i += 1;
@@ -565,10 +684,14 @@ impl Matcher {
         None
     }
 
-    fn accept(&self, text: &str, start: usize, end: usize, id: u32) -> Option<u32> {
+    fn accept(&self, text: &str, start: usize, end: usize, slot: &Slot) -> Option<u32> {
         if !boundaries_ok(text, start, end) {
             return None;
         }
+        if slot.list != NO_LIST {
+            return Some(slot.list);
+        }
+        let id = slot.id;
         let matched = &text[start..end];
         let ok = |e: &Entry| e.exact.as_deref().is_none_or(|x| x == matched);
         let first = &self.first[id as usize];
@@ -579,6 +702,82 @@ impl Matcher {
     }
 }
 
+/// Sixteen bytes at a time: where a term may start (x86-64 only; SSE2 is part of its
+/// baseline, so no runtime detection is needed).
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use std::arch::x86_64::*;
+
+    /// Bytes before the chunk [`starts16`] reads.
+    pub(super) const BEHIND: usize = 3;
+    /// Bytes from the chunk's start [`starts16`] reads.
+    pub(super) const AHEAD: usize = 17;
+
+    /// Bit `k` is set when `hay[at + k]` may begin a term: a superset of the char starts
+    /// where [`super::start_ok`] holds. Set at: an ASCII letter or digit not after an ASCII
+    /// letter, digit or `_` (exact); a non-ASCII lead byte, except a Hangul syllable right
+    /// after another one where both are surely syllables by their first two bytes (the rest
+    /// of U+AC00..=U+D7A3 is left to the exact test); any other ASCII byte when `ascii_other`
+    /// (some key begins with one). Continuation bytes are never set.
+    ///
+    /// Needs `at >= BEHIND` and `at + AHEAD <= hay.len()` (asserted).
+    #[inline]
+    pub(super) fn starts16(hay: &[u8], at: usize, ascii_other: bool) -> u32 {
+        assert!(at >= BEHIND && at + AHEAD <= hay.len());
+        // SAFETY: the assert keeps the five unaligned 16-byte loads (from `at - 3` to
+        // `at + 1 + 16`) inside `hay`; the intrinsics are SSE2, always present on x86-64.
+        unsafe {
+            let p = hay.as_ptr();
+            let load = |k: usize| _mm_loadu_si128(p.add(k).cast::<__m128i>());
+            let cur = load(at);
+            let next = load(at + 1);
+            let prev1 = load(at - 1);
+            let prev2 = load(at - 2);
+            let prev3 = load(at - 3);
+            let in_range = |x: __m128i, lo: u8, hi: u8| {
+                let t = _mm_sub_epi8(x, _mm_set1_epi8(lo as i8));
+                _mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8((hi - lo) as i8)), t)
+            };
+            let alnum = |x: __m128i| {
+                _mm_or_si128(
+                    in_range(x, b'0', b'9'),
+                    in_range(_mm_or_si128(x, _mm_set1_epi8(0x20)), b'a', b'z'),
+                )
+            };
+            // A syllable for sure, from its lead byte `x` and the byte after it `y`:
+            // 0xEB/0xEC (U+B000..=U+CFFF), 0xEA from 0xB0 (U+AC00..), 0xED up to 0x9D
+            // (..=U+D77F).
+            let surely_syllable = |x: __m128i, y: __m128i| {
+                let ea = _mm_and_si128(
+                    _mm_cmpeq_epi8(x, _mm_set1_epi8(0xEAu8 as i8)),
+                    in_range(y, 0xB0, 0xBF),
+                );
+                let ed = _mm_and_si128(
+                    _mm_cmpeq_epi8(x, _mm_set1_epi8(0xEDu8 as i8)),
+                    in_range(y, 0x80, 0x9D),
+                );
+                _mm_or_si128(in_range(x, 0xEB, 0xEC), _mm_or_si128(ea, ed))
+            };
+            let cur_alnum = alnum(cur);
+            let prev_word = _mm_or_si128(
+                alnum(prev1),
+                _mm_cmpeq_epi8(prev1, _mm_set1_epi8(b'_' as i8)),
+            );
+            let word_start = _mm_andnot_si128(prev_word, cur_alnum);
+            let inside_run =
+                _mm_and_si128(surely_syllable(cur, next), surely_syllable(prev3, prev2));
+            let other_start = _mm_andnot_si128(inside_run, in_range(cur, 0xC0, 0xFF));
+            let mut marks = _mm_movemask_epi8(_mm_or_si128(word_start, other_start)) as u32;
+            if ascii_other {
+                // ASCII (top bit clear) and not a letter or digit.
+                let ascii = !(_mm_movemask_epi8(cur) as u32) & 0xFFFF;
+                marks |= ascii & !(_mm_movemask_epi8(cur_alnum) as u32);
+            }
+            marks
+        }
+    }
+}
+
 fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
@@ -586,6 +785,7 @@ fn is_word_byte(b: u8) -> bool {
 /// Whether `hay[i..]` begins with a Hangul syllable (U+AC00..=U+D7A3, three bytes led by
 /// 0xEA..=0xED). At a char boundary of valid UTF-8, or three bytes before one, this reads
 /// exactly one char.
+#[inline]
 fn syllable_at(hay: &[u8], i: usize) -> bool {
     match hay.get(i..i + 3) {
         Some(&[b0 @ 0xEA..=0xED, b1, b2]) => {
@@ -600,6 +800,7 @@ fn syllable_at(hay: &[u8], i: usize) -> bool {
 /// Whether a term may start at byte `i` of `hay` (a char boundary of valid UTF-8): the start
 /// half of [`boundaries_ok`], on bytes. Not after an ASCII letter, digit or `_` when the char
 /// at `i` is an ASCII letter or digit; not after a Hangul syllable when it is one.
+#[inline]
 fn start_ok(hay: &[u8], i: usize) -> bool {
     let b = hay[i];
     if b < 0x80 {
