@@ -1399,6 +1399,29 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// The candidate scan (sixteen bytes at a time on x86-64) stops exactly where the
+        /// start rule and the prefix tables allow, from every char boundary: syllables at
+        /// both ends of the range and the non-syllables led by the same bytes, next to each
+        /// other and to ASCII words, in texts long enough for the chunked path.
+        #[test]
+        fn candidate_scan_agrees_with_the_char_rule(
+            terms in proptest::collection::vec("[aZ9_.가각힣힝\u{ABFF}\u{D7A4}é]{1,3}", 1..6),
+            text in "[a-zA-Z0-9_ .가각힣힝\u{ABFF}\u{D7A4}\u{D7FF}\u{3131}é中]{0,64}",
+        ) {
+            let m = Matcher::build("deny", &[(0, true, &terms)]).unwrap();
+            let hay = text.to_ascii_lowercase();
+            let hay = hay.as_bytes();
+            for (from, _) in text.char_indices() {
+                let want = text
+                    .char_indices()
+                    .map(|(i, _)| i)
+                    .find(|&i| i >= from && start_ok_chars(&text, i) && m.may_begin(hay, i));
+                proptest::prop_assert_eq!(m.next_candidate(hay, from), want, "from {}", from);
+            }
+        }
+    }
+
     /// A large synthetic dictionary builds in reasonable time and every probe is found.
     #[test]
     fn large_dictionary_builds_and_matches() {
