@@ -281,6 +281,9 @@ struct Matcher {
     /// surname syllable begins many words) but the 6-byte one is not: then no key of six
     /// bytes or more is looked up.
     prefixes6: Box<[u64; PREFIX6_WORDS]>,
+    /// Which 3-byte prefix buckets hold a key of three to five bytes (bits as in
+    /// `prefixes`): elsewhere a candidate also needs its 6-byte prefix in `prefixes6`.
+    prefixes_short: Box<[u64; PREFIX_WORDS]>,
     /// Some key begins with an ASCII byte that is not a letter or digit.
     ascii_other_begins: bool,
     /// Distinct lengths of keys longer than 65 bytes, longest first.
@@ -356,6 +359,7 @@ impl Matcher {
             lens: Box::new([]),
             prefixes6: Box::new([0u64; PREFIX6_WORDS]),
             ascii_other_begins: false,
+            prefixes_short: Box::new([0u64; PREFIX_WORDS]),
             rank: Box::new([0u32; PREFIX_WORDS]),
             long: Vec::new(),
             short: [0; 256],
@@ -441,11 +445,13 @@ impl Matcher {
             1 | 2 => self.short[key[0] as usize] |= 1 << (key.len() - 1),
             n => {
                 self.short[key[0] as usize] |= LONG_BEGINS;
-                if n >= 6 {
-                    let bit = prefix6_bit(key);
-                    self.prefixes6[bit / 64] |= 1 << (bit % 64);
-                }
                 let bit = prefix_bit(key);
+                if n >= 6 {
+                    let bit6 = prefix6_bit(key);
+                    self.prefixes6[bit6 / 64] |= 1 << (bit6 % 64);
+                } else {
+                    self.prefixes_short[bit / 64] |= 1 << (bit % 64);
+                }
                 self.prefixes[bit / 64] |= 1 << (bit % 64);
                 if n <= MAX_MASKED_LEN {
                     lens[bit] |= 1 << (n - 3);
@@ -624,7 +630,9 @@ impl Matcher {
         self.lens[self.rank[bit / 64] as usize + below.count_ones() as usize]
     }
 
-    /// Whether some key may begin at `hay[i..]`.
+    /// Whether some key may begin at `hay[i..]`: a key of one or two bytes begins with its
+    /// byte, or its 3-byte prefix begins a key and either a key of three to five bytes or
+    /// (by its 6-byte prefix) a longer one.
     fn may_begin(&self, hay: &[u8], i: usize) -> bool {
         let short = self.short[hay[i] as usize];
         if short & 3 != 0 {
@@ -633,13 +641,21 @@ impl Matcher {
         if short & LONG_BEGINS == 0 {
             return false;
         }
-        match hay.get(i..i + 3) {
-            Some(b) => {
-                let bit = prefix_bit(b);
-                self.prefixes[bit / 64] & (1 << (bit % 64)) != 0
-            }
-            None => false,
+        let Some(b) = hay.get(i..i + 3) else {
+            return false;
+        };
+        let bit = prefix_bit(b);
+        let (w, m) = (bit / 64, 1u64 << (bit % 64));
+        if self.prefixes[w] & m == 0 {
+            return false;
         }
+        if self.prefixes_short[w] & m != 0 {
+            return true;
+        }
+        hay.get(i..i + 6).is_some_and(|b| {
+            let bit = prefix6_bit(b);
+            self.prefixes6[bit / 64] & (1 << (bit % 64)) != 0
+        })
     }
 
     /// The first place at or after `from` (a char boundary) where a term may start.
@@ -648,40 +664,78 @@ impl Matcher {
     /// Hangul syllables (most of any text) nothing else is looked at, and the prefix tables
     /// ([`Matcher::may_begin`]) are only consulted at word starts and other chars. On x86-64
     /// sixteen bytes are classified at a time ([`simd::starts16`], a superset of the places
-    /// where the boundary holds), and only the places it marks are tested exactly. Keys are
-    /// valid UTF-8: they begin on a char boundary (the prefix test is a hash and can hit
-    /// inside a char).
+    /// where the boundary holds), the prefix tables are read for all the places it marks
+    /// without a branch per place ([`Matcher::may_begin_marks`]: which place passes is
+    /// unpredictable, and mispredicted branches were a third of the scan), and only the
+    /// survivors are tested exactly. The text's first and last bytes are classified from a
+    /// zero-padded copy. Keys are valid UTF-8: they begin on a char boundary (the prefix test
+    /// is a hash and can hit inside a char).
     fn next_candidate(&self, hay: &[u8], from: usize) -> Option<usize> {
         let n = hay.len();
         let exact = |i: usize| hay[i] & 0xC0 != 0x80 && start_ok(hay, i) && self.may_begin(hay, i);
-        let mut i = from;
         #[cfg(target_arch = "x86_64")]
         {
-            while i < n.min(simd::BEHIND) {
-                if exact(i) {
-                    return Some(i);
-                }
-                i += 1;
-            }
-            while i + simd::AHEAD <= n {
-                let mut marks = simd::starts16(hay, i, self.ascii_other_begins);
+            let mut i = from;
+            while i < n {
+                let mut marks = if i >= simd::BEHIND && i + simd::WINDOW <= n {
+                    self.may_begin_marks(hay, i)
+                } else {
+                    // Bytes before the text read as NUL (not a letter, digit or syllable),
+                    // as do bytes after it; places past the end are dropped.
+                    let mut pad = [0u8; simd::BEHIND + simd::WINDOW];
+                    let lo = i.saturating_sub(simd::BEHIND);
+                    let hi = (i + simd::WINDOW).min(n);
+                    let off = simd::BEHIND - (i - lo);
+                    pad[off..off + (hi - lo)].copy_from_slice(&hay[lo..hi]);
+                    let marks = self.may_begin_marks(&pad, simd::BEHIND);
+                    if n - i < 16 {
+                        marks & ((1u32 << (n - i)) - 1)
+                    } else {
+                        marks
+                    }
+                };
                 while marks != 0 {
                     let j = i + marks.trailing_zeros() as usize;
-                    if start_ok(hay, j) && self.may_begin(hay, j) {
+                    if exact(j) {
                         return Some(j);
                     }
                     marks &= marks - 1;
                 }
                 i += 16;
             }
+            None
         }
-        while i < n {
-            if exact(i) {
-                return Some(i);
-            }
-            i += 1;
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            (from..n).find(|&i| exact(i))
         }
-        None
+    }
+
+    /// The places of `hay[at..at + 16]` that [`simd::starts16`] marks and where the prefix
+    /// tables say a key may begin: a superset of where [`Matcher::may_begin`] holds (equal
+    /// where six bytes are left). Needs `at >= simd::BEHIND` and `at + simd::WINDOW <=
+    /// hay.len()`.
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    fn may_begin_marks(&self, hay: &[u8], at: usize) -> u32 {
+        let mut marks = simd::starts16(hay, at, self.ascii_other_begins);
+        let window = &hay[at..at + simd::WINDOW];
+        let mut keep = 0u32;
+        while marks != 0 {
+            let k = marks.trailing_zeros() as usize;
+            marks &= marks - 1;
+            let b = &window[k..k + 6];
+            let short = u64::from(self.short[b[0] as usize]);
+            let p3 = prefix_bit(b);
+            let in3 = self.prefixes[p3 / 64] >> (p3 % 64);
+            let three_to_five = self.prefixes_short[p3 / 64] >> (p3 % 64);
+            let p6 = prefix6_bit(b);
+            let in6 = self.prefixes6[p6 / 64] >> (p6 % 64);
+            let ok = ((short & 3) + 3) >> 2
+                | (short >> LONG_BEGINS.trailing_zeros()) & in3 & (three_to_five | in6);
+            keep |= ((ok & 1) as u32) << k;
+        }
+        keep
     }
 
     fn accept(&self, text: &str, start: usize, end: usize, slot: &Slot) -> Option<u32> {
@@ -712,6 +766,9 @@ mod simd {
     pub(super) const BEHIND: usize = 3;
     /// Bytes from the chunk's start [`starts16`] reads.
     pub(super) const AHEAD: usize = 17;
+    /// Bytes from the chunk's start the candidate scan reads: six from each of its sixteen
+    /// places.
+    pub(super) const WINDOW: usize = 21;
 
     /// Bit `k` is set when `hay[at + k]` may begin a term: a superset of the char starts
     /// where [`super::start_ok`] holds. Set at: an ASCII letter or digit not after an ASCII
