@@ -27,12 +27,11 @@
 //! Limits: it times the scan only (no validation, context or probe: see `benches/detect.rs`
 //! for the detector itself), and prints pattern ids and timings, never text.
 
+use garim::detect::regex::{RegexDetector, LAZY_DFA_CACHE_BYTES};
 use regex_automata::{meta, Input, MatchKind};
 use std::path::PathBuf;
 use std::time::Instant;
 
-/// Same ceiling as the detector's lazy DFA cache (`detect::regex`).
-const LAZY_DFA_CACHE_BYTES: usize = 16 << 20;
 const PASSES: usize = 5;
 /// A pattern alone at this share of the floor or more has no prefilter the engine can use.
 const FLOOR_SHARE: f64 = 0.9;
@@ -86,30 +85,6 @@ fn time(re: &meta::Regex, lines: &[&str], passes: usize) -> (f64, usize) {
     (best, n)
 }
 
-/// `(rule id, pattern)` of every rule of a TOML pack, in order.
-fn patterns_of(name: &str, text: &str) -> Vec<(String, String)> {
-    let pack: toml::Value =
-        toml::from_str(text).unwrap_or_else(|e| panic!("{name} is not valid TOML: {e}"));
-    let rules = pack
-        .get("rule")
-        .and_then(toml::Value::as_array)
-        .unwrap_or_else(|| panic!("{name} has no [[rule]] tables"));
-    let mut out = Vec::new();
-    for r in rules {
-        let id = r.get("id").and_then(toml::Value::as_str).unwrap_or("?");
-        for p in r
-            .get("patterns")
-            .and_then(toml::Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(toml::Value::as_str)
-        {
-            out.push((id.to_owned(), p.to_owned()));
-        }
-    }
-    out
-}
-
 fn main() {
     let measuring = std::env::args().any(|a| a == "--bench");
     let (text, passes, path) = if measuring {
@@ -142,15 +117,18 @@ fn bench_text_path() -> PathBuf {
 /// checks that the planted values of [`SMOKE_TEXT`] were found.
 fn report(text: &str, passes: usize, path: &str, measuring: bool) {
     let lines: Vec<&str> = text.lines().collect();
-    let mut pats = Vec::new();
-    for (name, pack) in garim::detect::regex::BUILTIN_PACKS {
-        pats.extend(patterns_of(name, pack));
-    }
-    // `cargo bench` passes `--bench`; other arguments are pack files.
-    for arg in std::env::args().skip(1).filter(|a| !a.starts_with("--")) {
-        let pack = std::fs::read_to_string(&arg).unwrap_or_else(|e| panic!("{arg}: {e}"));
-        pats.extend(patterns_of(&arg, &pack));
-    }
+    // `cargo bench` passes `--bench`; other arguments are pack files, loaded (and checked)
+    // after the built-in packs as the gateway loads them.
+    let files: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let detector = RegexDetector::from_files(&files, true).unwrap_or_else(|e| panic!("{e}"));
+    let pats: Vec<(&str, &str)> = detector
+        .rules()
+        .iter()
+        .flat_map(|r| r.patterns().iter().map(move |p| (r.id(), p.as_str())))
+        .collect();
     let mb = text.len() as f64 / 1e6;
     println!(
         "text: {path} ({:.2} MB, {} lines); {} patterns; ms per MB, best of {passes}",
@@ -158,7 +136,7 @@ fn report(text: &str, passes: usize, path: &str, measuring: bool) {
         lines.len(),
         pats.len()
     );
-    let all: Vec<&str> = pats.iter().map(|(_, p)| p.as_str()).collect();
+    let all: Vec<&str> = pats.iter().map(|&(_, p)| p).collect();
     let (t_all, n_all) = time(&build(&all, true), &lines, passes);
     let (floor, _) = time(
         &build(&["(?-u:\\b)[0-9]{40}(?-u:\\b)"], false),
@@ -178,9 +156,9 @@ fn report(text: &str, passes: usize, path: &str, measuring: bool) {
     );
     let mut rows: Vec<(f64, usize, &str, &str)> = pats
         .iter()
-        .map(|(id, p)| {
-            let (t, n) = time(&build(&[p.as_str()], true), &lines, passes);
-            (t, n, id.as_str(), p.as_str())
+        .map(|&(id, p)| {
+            let (t, n) = time(&build(&[p], true), &lines, passes);
+            (t, n, id, p)
         })
         .collect();
     if !measuring {

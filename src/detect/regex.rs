@@ -107,7 +107,7 @@ const DEFAULT_CONTEXT_BOOST: f32 = 0.1;
 /// default is too small on URL-rich English text: the cache is cleared over and over and the
 /// engine falls back to its NFA simulation (measured 60-90 MB/s instead of 260+ MB/s). The
 /// cache grows only as states are built, so this is a ceiling, not an allocation.
-const LAZY_DFA_CACHE_BYTES: usize = 16 << 20;
+pub const LAZY_DFA_CACHE_BYTES: usize = 16 << 20;
 /// The capture group whose span is the finding (see the module docs).
 const VALUE_GROUP: &str = "v";
 
@@ -240,9 +240,15 @@ pub struct Rule {
     /// Matches without a context word are dropped.
     context_required: bool,
     examples: ExamplesDef,
+    /// The rule's patterns, as written in its pack.
+    patterns: Vec<String>,
 }
 
 impl Rule {
+    /// The rule's patterns, as written in its pack (`benches/rule_costs.rs` times them).
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
+    }
     pub fn id(&self) -> &str {
         &self.id
     }
@@ -342,7 +348,7 @@ impl RegexDetector {
         let mut seen: HashMap<String, String> = HashMap::new();
         for (name, text) in sources {
             let file = name.as_ref();
-            for (def, pats) in parse_pack(file, text.as_ref())? {
+            for def in parse_pack(file, text.as_ref())? {
                 if let Some(first) = seen.get(&def.id) {
                     return Err(RuleError::DuplicateId {
                         file: file.to_owned(),
@@ -351,8 +357,8 @@ impl RegexDetector {
                     });
                 }
                 seen.insert(def.id.clone(), file.to_owned());
-                for p in pats {
-                    patterns.push(p);
+                for p in &def.patterns {
+                    patterns.push(p.clone());
                     pattern_rule.push(rules.len());
                 }
                 rules.push(def);
@@ -797,7 +803,7 @@ fn strip_markers(example: &str) -> Option<(String, (usize, usize))> {
 }
 
 /// Parses one pack into compiled rules and their patterns (checked one by one).
-fn parse_pack(file: &str, text: &str) -> Result<Vec<(Rule, Vec<String>)>, RuleError> {
+fn parse_pack(file: &str, text: &str) -> Result<Vec<Rule>, RuleError> {
     let parse_err = |message: String| RuleError::Parse {
         file: file.to_owned(),
         message,
@@ -835,7 +841,7 @@ fn parse_pack(file: &str, text: &str) -> Result<Vec<(Rule, Vec<String>)>, RuleEr
     Ok(out)
 }
 
-fn compile_rule(file: &str, def: RuleDef) -> Result<(Rule, Vec<String>), RuleError> {
+fn compile_rule(file: &str, def: RuleDef) -> Result<Rule, RuleError> {
     let invalid = |problem: String| RuleError::Invalid {
         file: file.to_owned(),
         rule: def.id.clone(),
@@ -930,8 +936,9 @@ fn compile_rule(file: &str, def: RuleDef) -> Result<(Rule, Vec<String>), RuleErr
         context_boost: def.context_boost.unwrap_or(DEFAULT_CONTEXT_BOOST),
         context_required: def.context_required,
         examples: def.examples,
+        patterns: def.patterns,
     };
-    Ok((rule, def.patterns))
+    Ok(rule)
 }
 
 #[cfg(test)]
