@@ -677,7 +677,12 @@ impl Matcher {
         {
             let mut i = from;
             while i < n {
-                let mut marks = if i >= simd::BEHIND && i + simd::WINDOW <= n {
+                // With the whole window in the text, the marks are exactly the places where
+                // the prefix tables allow a key (six bytes are there for each of the
+                // sixteen) and, for ASCII bytes, where the start boundary holds: only a
+                // non-ASCII place still needs the exact boundary test.
+                let full = i >= simd::BEHIND && i + simd::WINDOW <= n;
+                let mut marks = if full {
                     self.may_begin_marks(hay, i)
                 } else {
                     // Bytes before the text read as NUL (not a letter, digit or syllable),
@@ -696,7 +701,12 @@ impl Matcher {
                 };
                 while marks != 0 {
                     let j = i + marks.trailing_zeros() as usize;
-                    if exact(j) {
+                    let ok = if full {
+                        hay[j] < 0x80 || start_ok(hay, j)
+                    } else {
+                        exact(j)
+                    };
+                    if ok {
                         return Some(j);
                     }
                     marks &= marks - 1;
