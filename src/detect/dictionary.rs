@@ -667,7 +667,8 @@ impl Matcher {
     /// where the boundary holds), the prefix tables are read for all the places it marks
     /// without a branch per place ([`Matcher::may_begin_marks`]: which place passes is
     /// unpredictable, and mispredicted branches were a third of the scan), and only the
-    /// survivors are tested exactly. The text's first and last bytes are classified from a
+    /// survivors are tested exactly (just the start boundary where the whole window is in
+    /// the text: the marks already applied the prefix tables). The text's first and last bytes are classified from a
     /// zero-padded copy. Keys are valid UTF-8: they begin on a char boundary (the prefix test
     /// is a hash and can hit inside a char).
     fn next_candidate(&self, hay: &[u8], from: usize) -> Option<usize> {
@@ -679,8 +680,7 @@ impl Matcher {
             while i < n {
                 // With the whole window in the text, the marks are exactly the places where
                 // the prefix tables allow a key (six bytes are there for each of the
-                // sixteen) and, for ASCII bytes, where the start boundary holds: only a
-                // non-ASCII place still needs the exact boundary test.
+                // sixteen): only the start boundary is left to test.
                 let full = i >= simd::BEHIND && i + simd::WINDOW <= n;
                 let mut marks = if full {
                     self.may_begin_marks(hay, i)
@@ -701,11 +701,7 @@ impl Matcher {
                 };
                 while marks != 0 {
                     let j = i + marks.trailing_zeros() as usize;
-                    let ok = if full {
-                        hay[j] < 0x80 || start_ok(hay, j)
-                    } else {
-                        exact(j)
-                    };
+                    let ok = if full { start_ok(hay, j) } else { exact(j) };
                     if ok {
                         return Some(j);
                     }
