@@ -220,9 +220,15 @@ struct Slot {
 }
 
 const INLINE: usize = 16;
-/// The per-thread lowercasing buffer of [`Matcher::for_each`] is dropped after a text
+/// The per-thread scan buffer of [`Matcher::for_each`] is dropped after a text
 /// longer than this, so one huge text does not pin its size for the thread's life.
-const KEEP_LOWERED_BYTES: usize = 1 << 20;
+const KEEP_SCANNED_BYTES: usize = 1 << 20;
+/// NUL bytes before the text in the buffer the scan reads ([`Matcher::pad_into`]): what the
+/// candidate scan reads behind a place.
+const PAD_BEFORE: usize = 3;
+/// NUL bytes after the text in that buffer: what the candidate scan reads from the start of
+/// its last window (21 bytes, six from each of its sixteen places).
+const PAD_AFTER: usize = 21;
 const NO_LIST: u32 = u32::MAX;
 
 impl Slot {
@@ -527,31 +533,51 @@ impl Matcher {
     /// each rejected match finds (a match at any other place is rejected by its start
     /// boundary).
     fn for_each(&self, text: &str, f: impl FnMut(usize, usize, u32)) {
-        if !self.fold {
-            return self.scan(text, text.as_bytes(), f);
-        }
-        // The lowercased copy goes into a per-thread buffer (no allocation per text; the
-        // copy loop is vectorised). A nested call (none today) would get its own.
+        // The scanned copy (lowercased when `fold`, between NUL pads) goes into a per-thread
+        // buffer: no allocation per text, and the copy loop is vectorised. A nested call
+        // (none today) would get its own.
         thread_local! {
-            static LOWERED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+            static SCANNED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
-        LOWERED.with(|cell| match cell.try_borrow_mut() {
+        SCANNED.with(|cell| match cell.try_borrow_mut() {
             Ok(mut buf) => {
-                buf.clear();
-                buf.extend(text.bytes().map(|b| b.to_ascii_lowercase()));
+                self.pad_into(text, &mut buf);
                 self.scan(text, &buf, f);
-                if buf.capacity() > KEEP_LOWERED_BYTES {
+                if buf.capacity() > KEEP_SCANNED_BYTES {
                     *buf = Vec::new();
                 }
             }
-            Err(_) => self.scan(text, text.to_ascii_lowercase().as_bytes(), f),
+            Err(_) => {
+                let mut buf = Vec::new();
+                self.pad_into(text, &mut buf);
+                self.scan(text, &buf, f);
+            }
         })
     }
 
-    /// [`Matcher::for_each`] over `hay`: `text`, or its lowercased copy.
-    fn scan(&self, text: &str, hay: &[u8], mut f: impl FnMut(usize, usize, u32)) {
+    /// Fills `buf` with what the scan reads: [`PAD_BEFORE`] NUL bytes, the bytes of `text`
+    /// (ASCII-lowercased when `fold`), [`PAD_AFTER`] NUL bytes. With the pads every 16-byte
+    /// window of the candidate scan reads inside the buffer, so no window needs a copy of
+    /// its own at the text's two ends (those copies, whose loads could not be forwarded from
+    /// the stores, were a sixth of the scan on line-sized texts), and NUL is neither a
+    /// letter, a digit nor a syllable, so the boundaries at the ends come out as in the text.
+    fn pad_into(&self, text: &str, buf: &mut Vec<u8>) {
+        buf.clear();
+        buf.reserve(PAD_BEFORE + text.len() + PAD_AFTER);
+        buf.extend_from_slice(&[0; PAD_BEFORE]);
+        if self.fold {
+            buf.extend(text.bytes().map(|b| b.to_ascii_lowercase()));
+        } else {
+            buf.extend_from_slice(text.as_bytes());
+        }
+        buf.extend_from_slice(&[0; PAD_AFTER]);
+    }
+
+    /// [`Matcher::for_each`] over `padded` (see [`Matcher::pad_into`]).
+    fn scan(&self, text: &str, padded: &[u8], mut f: impl FnMut(usize, usize, u32)) {
+        let hay = &padded[PAD_BEFORE..padded.len() - PAD_AFTER];
         let mut pos = 0;
-        while let Some(p) = self.next_candidate(hay, pos) {
+        while let Some(p) = self.next_candidate(padded, pos) {
             match self.longest_at(text, hay, p) {
                 Some((e, list)) => {
                     f(p, e, list);
@@ -658,7 +684,8 @@ impl Matcher {
         })
     }
 
-    /// The first place at or after `from` (a char boundary) where a term may start.
+    /// The first place at or after `from` (a char boundary of the text) where a term may
+    /// start, in the text that `padded` holds between its pads ([`Matcher::pad_into`]).
     ///
     /// The start boundary ([`start_ok`]) is tested first: inside an ASCII word or a run of
     /// Hangul syllables (most of any text) nothing else is looked at, and the prefix tables
@@ -667,42 +694,24 @@ impl Matcher {
     /// where the boundary holds), the prefix tables are read for all the places it marks
     /// without a branch per place ([`Matcher::may_begin_marks`]: which place passes is
     /// unpredictable, and mispredicted branches were a third of the scan), and only the
-    /// survivors are tested exactly (just the start boundary where the whole window is in
-    /// the text: the marks already applied the prefix tables). The text's first and last bytes are classified from a
-    /// zero-padded copy. Keys are valid UTF-8: they begin on a char boundary (the prefix test
-    /// is a hash and can hit inside a char).
-    fn next_candidate(&self, hay: &[u8], from: usize) -> Option<usize> {
-        let n = hay.len();
-        let exact = |i: usize| hay[i] & 0xC0 != 0x80 && start_ok(hay, i) && self.may_begin(hay, i);
+    /// survivors are tested exactly: the start boundary, and the prefix tables again only
+    /// within six bytes of the end (there the marks hashed pad bytes). Keys are valid UTF-8:
+    /// they begin on a char boundary (the prefix test is a hash and can hit inside a char).
+    fn next_candidate(&self, padded: &[u8], from: usize) -> Option<usize> {
+        let n = padded.len() - PAD_BEFORE - PAD_AFTER;
+        let hay = &padded[PAD_BEFORE..PAD_BEFORE + n];
         #[cfg(target_arch = "x86_64")]
         {
+            const _: () = assert!(PAD_BEFORE >= simd::BEHIND && PAD_AFTER >= simd::WINDOW);
             let mut i = from;
             while i < n {
-                // With the whole window in the text, the marks are exactly the places where
-                // the prefix tables allow a key (six bytes are there for each of the
-                // sixteen): only the start boundary is left to test.
-                let full = i >= simd::BEHIND && i + simd::WINDOW <= n;
-                let mut marks = if full {
-                    self.may_begin_marks(hay, i)
-                } else {
-                    // Bytes before the text read as NUL (not a letter, digit or syllable),
-                    // as do bytes after it; places past the end are dropped.
-                    let mut pad = [0u8; simd::BEHIND + simd::WINDOW];
-                    let lo = i.saturating_sub(simd::BEHIND);
-                    let hi = (i + simd::WINDOW).min(n);
-                    let off = simd::BEHIND - (i - lo);
-                    pad[off..off + (hi - lo)].copy_from_slice(&hay[lo..hi]);
-                    let marks = self.may_begin_marks(&pad, simd::BEHIND);
-                    if n - i < 16 {
-                        marks & ((1u32 << (n - i)) - 1)
-                    } else {
-                        marks
-                    }
-                };
+                let mut marks = self.may_begin_marks(padded, PAD_BEFORE + i);
+                if n - i < 16 {
+                    marks &= (1u32 << (n - i)) - 1;
+                }
                 while marks != 0 {
                     let j = i + marks.trailing_zeros() as usize;
-                    let ok = if full { start_ok(hay, j) } else { exact(j) };
-                    if ok {
+                    if start_ok(padded, PAD_BEFORE + j) && (j + 6 <= n || self.may_begin(hay, j)) {
                         return Some(j);
                     }
                     marks &= marks - 1;
@@ -713,7 +722,7 @@ impl Matcher {
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            (from..n).find(|&i| exact(i))
+            (from..n).find(|&i| hay[i] & 0xC0 != 0x80 && start_ok(hay, i) && self.may_begin(hay, i))
         }
     }
 
@@ -1473,6 +1482,8 @@ mod tests {
             text in "[a-zA-Z0-9_ .가각힣힝\u{ABFF}\u{D7A4}\u{D7FF}\u{3131}é中]{0,64}",
         ) {
             let m = Matcher::build("deny", &[(0, true, &terms)]).unwrap();
+            let mut padded = Vec::new();
+            m.pad_into(&text, &mut padded);
             let hay = text.to_ascii_lowercase();
             let hay = hay.as_bytes();
             for (from, _) in text.char_indices() {
@@ -1480,7 +1491,7 @@ mod tests {
                     .char_indices()
                     .map(|(i, _)| i)
                     .find(|&i| i >= from && start_ok_chars(&text, i) && m.may_begin(hay, i));
-                proptest::prop_assert_eq!(m.next_candidate(hay, from), want, "from {}", from);
+                proptest::prop_assert_eq!(m.next_candidate(&padded, from), want, "from {}", from);
             }
         }
     }
