@@ -65,7 +65,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::korean_name::{is_suffix_chain, is_syllable};
-use super::{DetectError, Detector, Finding, Label};
+use super::{DetectError, Detector, Finding, Label, Priority};
 
 /// Default score of deny-list findings.
 pub const DEFAULT_SCORE: f32 = 0.9;
@@ -1128,6 +1128,19 @@ impl Detector for AllowFilter {
         }
         Ok(())
     }
+
+    /// The highest priority any inner detector gives `finding`: the detector that found it
+    /// knows best (a regex rule whose checksum passed is [`Priority::Validated`]), and the
+    /// others answer no higher than its name says ([`Detector::priority`]'s contract). The
+    /// default (the name alone) would demote validated findings whenever an allow list is
+    /// configured.
+    fn priority(&self, finding: &Finding) -> Priority {
+        self.inner
+            .iter()
+            .map(|d| d.priority(finding))
+            .max()
+            .unwrap_or_else(|| Priority::from_detector_name(&finding.detector))
+    }
 }
 
 #[cfg(test)]
@@ -1317,6 +1330,47 @@ mod tests {
         // A finding only partly inside an allowed span is kept.
         let found = engine.detect("xsupport@acme.co.kr").unwrap();
         assert_eq!(found.len(), 1, "{found:?}");
+    }
+
+    #[test]
+    fn allow_filter_keeps_each_detectors_priority() {
+        let rules = crate::detect::regex::RegexDetector::from_files::<&str>(&[], true).unwrap();
+        let names = deny(&[list(
+            "staff",
+            Label::Person,
+            ListKind::Deny,
+            false,
+            &["Kim Minsu"],
+        )]);
+        let (_, allow) = build(&[list(
+            "own",
+            Label::Email,
+            ListKind::Allow,
+            false,
+            &["support@acme.co.kr"],
+        )])
+        .unwrap();
+        let inner: Vec<Arc<dyn Detector>> = vec![Arc::new(rules), Arc::new(names)];
+        let f = AllowFilter::new(inner, Arc::new(allow.unwrap()));
+        let mut out = Vec::new();
+        f.detect(
+            "주민번호 900101-1234568, 900101-1234567, AKIAIOSFODNN7EXAMPLE, Kim Minsu",
+            &mut out,
+        )
+        .unwrap();
+        let got: Vec<_> = out
+            .iter()
+            .map(|x| (x.detector.as_ref(), f.priority(x)))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("regex:kr_rrn", Priority::Validated),
+                ("regex:kr_rrn:checksum_failed", Priority::Pattern),
+                ("regex:aws_access_key_id", Priority::Pattern),
+                ("dict:staff", Priority::Dictionary),
+            ]
+        );
     }
 
     #[test]

@@ -185,7 +185,9 @@ pub trait Detector: Send + Sync {
     /// How much to trust `finding` (one of this detector's) when it overlaps another with
     /// the same score: see [`Priority`]. The default derives it from the finding's detector
     /// name ([`Priority::from_detector_name`]); detectors that know better (a regex rule
-    /// whose checksum passed) override it.
+    /// whose checksum passed) override it. A wrapper of several detectors
+    /// ([`dictionary::AllowFilter`]) asks each of them and takes the highest answer, so for a
+    /// finding of another detector an override must answer no higher than the name says.
     fn priority(&self, finding: &Finding) -> Priority {
         Priority::from_detector_name(&finding.detector)
     }
