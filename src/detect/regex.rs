@@ -53,7 +53,10 @@
 //! those is matched (anchored) for its own extent and validated, and the best survivor wins:
 //! highest score before context (`score`, or `invalid_score` when only the checksum failed:
 //! the more specific rule should have the higher score), then longest, then highest score
-//! after context, then earliest rule in pack order. If none
+//! after context, then earliest rule in pack order. Where the match begins with a literal
+//! that only a few other patterns (usually none) can begin with, read off the patterns when
+//! the detector is built (`http://`: none; `https://`: the Slack webhook rule), those few are
+//! matched instead of running the probe. If none
 //! survives, scanning resumes after the rejected match. Matches are rare in ordinary text, so
 //! the extra work costs little; scanning itself runs at the lazy DFA's speed.
 //!
@@ -315,6 +318,9 @@ pub struct RegexDetector {
     scan: meta::Regex,
     /// `MatchKind::All`: which patterns match at a given start.
     probe: meta::Regex,
+    /// Pattern id -> the few other patterns that can match where a match of it begins, by
+    /// the literal it begins with ([`rivals`]); where they are known, the probe is skipped.
+    rivals: Vec<Rivals>,
     /// Detector names (`regex:<id>`) of rules with a validator: their findings passed it.
     validated_names: HashSet<&'static str>,
 }
@@ -378,6 +384,7 @@ impl RegexDetector {
         };
         let scan = build(MatchKind::LeftmostFirst, &patterns)?;
         let probe = build(MatchKind::All, &patterns)?;
+        let rivals = rivals(&patterns);
         let value_group = (0..patterns.len())
             .map(|i| {
                 let has_group = PatternID::new(i)
@@ -402,6 +409,7 @@ impl RegexDetector {
             value_group,
             scan,
             probe,
+            rivals,
         })
     }
 
@@ -540,12 +548,6 @@ impl RegexDetector {
         first_end: usize,
         set: &mut PatternSet,
     ) -> Option<Candidate> {
-        set.clear();
-        let anchored = Input::new(text)
-            .range(start..)
-            .anchored(Anchored::Yes)
-            .earliest(false);
-        self.probe.which_overlapping_matches(&anchored, set);
         let mut best: Option<Candidate> = None;
         let mut consider = |pid: PatternID, end: usize| {
             let (vs, ve) = if let Some(alone) = &self.value_group[pid.as_usize()] {
@@ -569,6 +571,25 @@ impl RegexDetector {
             }
         };
         consider(first, first_end);
+        if let Some(rivals) = self.rivals[first.as_usize()].at(&text.as_bytes()[start..]) {
+            // Only these can match here besides `first` (for most URLs none, or the Slack
+            // webhook rule): what the probe and the loop below would find, in the same order.
+            for &pid in rivals {
+                let input = Input::new(text)
+                    .range(start..)
+                    .anchored(Anchored::Pattern(pid));
+                if let Some(m) = self.scan.search(&input) {
+                    consider(pid, m.end());
+                }
+            }
+            return best;
+        }
+        set.clear();
+        let anchored = Input::new(text)
+            .range(start..)
+            .anchored(Anchored::Yes)
+            .earliest(false);
+        self.probe.which_overlapping_matches(&anchored, set);
         // Usually the probe finds just the first pattern: skip walking the whole set then.
         if set.len() == 1 && set.contains(first) {
             return best;
@@ -662,6 +683,144 @@ impl Detector for RegexDetector {
             Priority::from_detector_name(&finding.detector)
         }
     }
+}
+
+/// For one pattern: which other patterns can match where a match of it begins, by the literal
+/// the match begins with; see [`rivals`]. Empty (`by_len` empty) when nothing is known.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Rivals {
+    /// Literal prefixes grouped by length, each group sorted by literal (binary search: the
+    /// URL rule has 48 of them), with the patterns that may match at a place beginning so.
+    by_len: Vec<(usize, Vec<LiteralRivals>)>,
+}
+
+/// A literal prefix and the patterns that may match at a place beginning with it.
+type LiteralRivals = (Vec<u8>, Vec<PatternID>);
+
+impl Rivals {
+    /// The patterns other than this one that may match at the start of `rest` (where a match
+    /// of this one begins), in pattern order; `None` when not known (run the probe).
+    fn at(&self, rest: &[u8]) -> Option<&[PatternID]> {
+        self.by_len.iter().find_map(|(n, lits)| {
+            let head = rest.get(..*n)?;
+            let i = lits
+                .binary_search_by(|(l, _)| l.as_slice().cmp(head))
+                .ok()?;
+            Some(lits[i].1.as_slice())
+        })
+    }
+}
+
+/// Literal prefix sets longer than this are not analysed (the pattern's probe always runs).
+const RIVALS_MAX_LITERALS: usize = 128;
+/// More possible rivals than this and the probe is cheaper than matching each of them.
+const RIVALS_MAX: usize = 3;
+
+/// For each pattern, the other patterns that can match where a match of it begins, so that
+/// [`RegexDetector::best_at`] can match those few (usually none) instead of running the
+/// all-patterns probe (an anchored pass over the whole match: for a URL, a second walk over
+/// it). Read off the patterns, never guessed: every match of pattern `p` begins with one of
+/// its literal prefixes (`regex-syntax`'s extractor; a pattern without a finite set gets none),
+/// and another pattern `q` is a rival at prefix `l` unless `q`'s anchored lazy DFA, started
+/// with every kind of byte before it (none, word, non-word, line ends, non-ASCII), dies on `l`
+/// without passing a match state. Anything the DFA cannot decide (a quit byte, a full cache,
+/// a build error) makes `q` a rival, so a rival set is only ever too large. Costs one more NFA
+/// and lazy DFA build of all patterns when the detector is built; the DFA is dropped
+/// afterwards.
+fn rivals(patterns: &[String]) -> Vec<Rivals> {
+    use regex_automata::hybrid::dfa::DFA;
+    use regex_automata::util::start;
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+
+    let Ok(dfa) = DFA::builder()
+        .configure(
+            DFA::config()
+                .match_kind(MatchKind::All)
+                .starts_for_each_pattern(true)
+                .unicode_word_boundary(true)
+                .cache_capacity(LAZY_DFA_CACHE_BYTES),
+        )
+        .build_many(patterns)
+    else {
+        return vec![Rivals::default(); patterns.len()];
+    };
+    let mut cache = dfa.create_cache();
+    // Whether pattern `q` can match, anchored, at a place that begins with `lit`.
+    let mut may_match = |q: PatternID, lit: &[u8]| -> bool {
+        for behind in [
+            None,
+            Some(b'a'),
+            Some(b' '),
+            Some(b'\n'),
+            Some(b'\r'),
+            Some(0xEA),
+        ] {
+            let config = start::Config::new()
+                .anchored(Anchored::Pattern(q))
+                .look_behind(behind);
+            let Ok(mut sid) = dfa.start_state(&mut cache, &config) else {
+                return true;
+            };
+            let mut died = false;
+            for &b in lit {
+                if sid.is_quit() || sid.is_match() {
+                    return true;
+                }
+                sid = match dfa.next_state(&mut cache, sid, b) {
+                    Ok(next) => next,
+                    Err(_) => return true,
+                };
+                if sid.is_dead() {
+                    died = true;
+                    break;
+                }
+            }
+            // Alive after `lit` (or a match delayed to the next byte): it may match.
+            if !died {
+                return true;
+            }
+        }
+        false
+    };
+    let mut out = Vec::with_capacity(patterns.len());
+    for (i, p) in patterns.iter().enumerate() {
+        let lits = regex_syntax::parse(p)
+            .ok()
+            .map(|hir| Extractor::new().kind(ExtractKind::Prefix).extract(&hir));
+        let lits = match lits.as_ref().and_then(|seq| seq.literals()) {
+            Some(l) if l.len() <= RIVALS_MAX_LITERALS => l,
+            _ => {
+                out.push(Rivals::default());
+                continue;
+            }
+        };
+        let mut by_len: BTreeMap<usize, Vec<LiteralRivals>> = BTreeMap::new();
+        for lit in lits.iter().map(|l| l.as_bytes()).filter(|l| !l.is_empty()) {
+            let mut found = Vec::new();
+            for q in (0..patterns.len()).filter(|&q| q != i) {
+                let Ok(q) = PatternID::new(q) else { continue };
+                if may_match(q, lit) {
+                    found.push(q);
+                    if found.len() > RIVALS_MAX {
+                        break;
+                    }
+                }
+            }
+            if found.len() <= RIVALS_MAX {
+                by_len
+                    .entry(lit.len())
+                    .or_default()
+                    .push((lit.to_vec(), found));
+            }
+        }
+        for group in by_len.values_mut() {
+            group.sort_unstable();
+        }
+        out.push(Rivals {
+            by_len: by_len.into_iter().collect(),
+        });
+    }
+    out
 }
 
 /// The span of the value group in the match `start..end` of the pattern `alone` (found by
@@ -1357,11 +1516,131 @@ Contact us via the website; call center hours 9-18. The sk-learn library, xoxo h
         assert!(scan(d, "").is_empty());
     }
 
+    /// Asserts that wherever a pattern matches in `text` and [`Rivals::at`] names its
+    /// rivals there, the probe finds no pattern besides it and them: at every start of
+    /// `text`, not only the scan's.
+    fn assert_rivals_hold(d: &RegexDetector, text: &str) {
+        let mut set = PatternSet::new(d.pattern_rule.len());
+        for at in (0..text.len()).filter(|&i| text.is_char_boundary(i)) {
+            set.clear();
+            let input = Input::new(text).range(at..).anchored(Anchored::Yes);
+            d.probe.which_overlapping_matches(&input, &mut set);
+            for p in set.iter() {
+                if let Some(rivals) = d.rivals[p.as_usize()].at(&text.as_bytes()[at..]) {
+                    let missed: Vec<&str> = set
+                        .iter()
+                        .filter(|q| *q != p && !rivals.contains(q))
+                        .map(|q| d.rules[d.pattern_rule[q.as_usize()]].id.as_str())
+                        .collect();
+                    assert!(
+                        missed.is_empty(),
+                        "pattern {p:?} at {at}: missed {missed:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    fn pattern_of(d: &RegexDetector, rule: &str) -> usize {
+        let r = d.rules.iter().position(|r| r.id == rule).unwrap();
+        d.pattern_rule.iter().position(|&x| x == r).unwrap()
+    }
+
+    #[test]
+    fn rivals_are_never_missed_on_examples_and_corpora() {
+        let d = builtin();
+        let known = d.rivals.iter().filter(|r| !r.by_len.is_empty()).count();
+        assert!(known >= 5, "only {known} patterns can skip the probe");
+        // `http://` begins nothing else; `https://` a Slack webhook too, `www.` an e-mail
+        // address.
+        let url = &d.rivals[pattern_of(d, "url")];
+        for head in ["http://", "HTTPS://", "hTtP://"] {
+            assert_eq!(
+                url.at(format!("{head}x.kr").as_bytes()),
+                Some(&[][..]),
+                "{head}"
+            );
+        }
+        // Pattern ids follow the rules' patterns in order.
+        let slack = d
+            .rules
+            .iter()
+            .flat_map(|r| r.patterns.iter().map(move |p| (r.id.as_str(), p)))
+            .position(|(id, p)| id == "slack_token" && p.contains("hooks"));
+        let slack = PatternID::must(slack.unwrap());
+        assert_eq!(url.at(b"https://x.kr"), Some(&[slack][..]));
+        let email = PatternID::must(pattern_of(d, "email"));
+        assert_eq!(url.at(b"www.example.com"), Some(&[email][..]));
+        let mut texts: Vec<String> = vec![
+            "http://user:pw@host.example.com/x https://a@b.co www.kim@example.com".into(),
+            "https://hooks.slack.com/services/T0000/B0000/XXXXXXXXXXXXXXXXXXXXXXXX".into(),
+            "postgres://app:S3cret@db:5432/x and jdbc:mysql://u:p@h/db".into(),
+            "Bearer abcdefghijklmnopqrstuvwxyz012345 sk-ant-api03-abcdefghijklmnop".into(),
+        ];
+        for r in &d.rules {
+            for ex in r.examples.matches.iter().chain(&r.examples.no_match) {
+                texts.push(strip_markers(ex).map_or_else(|| ex.clone(), |(t, _)| t));
+            }
+        }
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus");
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let body = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            texts.extend(body.lines().map(str::to_owned));
+        }
+        for t in &texts {
+            assert_rivals_hold(d, t);
+        }
+    }
+
+    #[test]
+    fn rivals_are_read_off_the_other_patterns() {
+        let d = |pats: &[&str]| {
+            let rules: String = pats
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    format!(
+                        "[[rule]]\nid = \"r{i}\"\nlabel = \"SECRET\"\nscore = 0.9\npatterns = [\'\'\'{p}\'\'\']\nexamples = {{ match = [] }}\n"
+                    )
+                })
+                .collect();
+            RegexDetector::from_sources(&[("t.toml", rules)]).unwrap()
+        };
+        let none: Option<&[PatternID]> = Some(&[]);
+        let one = Some(&[PatternID::must(1)][..]);
+        // `a[a-z]+` matches `ab` at the start of every `ab<digit>`.
+        assert_eq!(d(&["ab[0-9]+", "a[a-z]+"]).rivals[0].at(b"ab1"), one);
+        assert_eq!(d(&["ab[0-9]+", "x[a-z]+"]).rivals[0].at(b"ab1"), none);
+        // Per literal: `x[a-z]+` is a rival of `(ab|xy)[0-9]` only where it begins with `x`.
+        let two = d(&["(?:ab|xy)[0-9]", "x[a-z]+"]);
+        assert_eq!(two.rivals[0].at(b"ab1"), none);
+        assert_eq!(two.rivals[0].at(b"xy1"), one);
+        // No finite prefix set: unknown, the probe runs.
+        assert_eq!(d(&["[a-z]+@x", "ab"]).rivals[0].at(b"ab@x"), None);
+        // A look-behind assertion in the other pattern is tried with every byte before.
+        assert_eq!(d(&["ab[0-9]", "(?m:^)ab"]).rivals[0].at(b"ab1"), one);
+        // More than RIVALS_MAX rivals: unknown.
+        assert_eq!(
+            d(&["ab1", "a", "ab", "a[a-z]", "[a-z]b"]).rivals[0].at(b"ab1"),
+            None
+        );
+    }
+
     mod props {
         use super::*;
         use proptest::prelude::*;
 
         proptest! {
+            #[test]
+            fn skipping_the_probe_changes_no_finding(
+                text in "(http://|www\\.|https://|[0-9a-zA-Z가-힣 .:/@+()_=-]){0,40}"
+            ) {
+                let d = builtin();
+                let mut careful = RegexDetector::builtin();
+                careful.rivals = vec![Rivals::default(); careful.rivals.len()];
+                prop_assert_eq!(scan(d, &text), scan(&careful, &text));
+            }
+
             #[test]
             fn any_text_gives_well_formed_findings(
                 text in "[0-9a-zA-Z가-힣 .:@+()_-]{0,80}"
