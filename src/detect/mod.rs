@@ -219,12 +219,17 @@ impl Priority {
     /// `ko_name`/`name` -> `NameHeuristic`, `dict`/`dictionary` -> `Dictionary`,
     /// `validated:` -> `Validated`, anything else (`regex:...`) -> `Pattern`.
     pub fn from_detector_name(name: &str) -> Priority {
-        let head = name.split([':', '/', '.']).next().unwrap_or(name);
+        // Called for every finding: a byte search, not a `split` iterator.
+        let bytes = name.as_bytes();
+        let head = bytes
+            .iter()
+            .position(|b| matches!(b, b':' | b'/' | b'.'))
+            .map_or(bytes, |i| &bytes[..i]);
         match head {
-            "ner" | "model" => Priority::Ner,
-            "ko_name" | "name" | "korean_name" => Priority::NameHeuristic,
-            "dict" | "dictionary" | "deny" => Priority::Dictionary,
-            "validated" => Priority::Validated,
+            b"ner" | b"model" => Priority::Ner,
+            b"ko_name" | b"name" | b"korean_name" => Priority::NameHeuristic,
+            b"dict" | b"dictionary" | b"deny" => Priority::Dictionary,
+            b"validated" => Priority::Validated,
             _ => Priority::Pattern,
         }
     }
@@ -378,7 +383,7 @@ impl Engine {
             .into_iter()
             .zip(prios)
             .zip(&norms)
-            .map(|((f, p), n)| finish(f, p, n.as_ref()))
+            .map(|((f, p), n)| finish(f, &p, n.as_ref()))
             .collect())
     }
 
@@ -389,14 +394,20 @@ impl Engine {
         let scanned = norm.as_ref().map_or(text, normalize::NormText::as_str);
         // Every detector appends to `found`; `prios` holds the priority of each finding
         // kept. Most texts have no findings: then nothing is allocated.
+        // `prios` is this thread's buffer, taken and put back (a nested call gets a new one).
         let mut found: Vec<Finding> = Vec::new();
-        let mut prios: Vec<Priority> = Vec::new();
-        for d in &self.detectors {
+        let mut prios: Vec<Priority> = PRIOS.take();
+        prios.clear();
+        let ranked = self.detectors.iter().try_for_each(|d| {
             let from = found.len();
             d.detect(scanned, &mut found)?;
-            self.rank_tail(d.as_ref(), scanned, &mut found, from, &mut prios)?;
+            self.rank_tail(d.as_ref(), scanned, &mut found, from, &mut prios)
+        });
+        let out = ranked.map(|()| finish(found, &prios, norm.as_ref()));
+        if prios.capacity() <= KEEP_PRIOS {
+            PRIOS.set(prios);
         }
-        Ok(finish(found, prios, norm.as_ref()))
+        out
     }
 
     /// Step 1: the normalised copy of `text`, when normalising is on and `text` needs it.
@@ -443,7 +454,9 @@ impl Engine {
             if f.is_empty() || f.score < self.threshold_for(f.label, p) {
                 continue;
             }
-            found.swap(kept, i);
+            if kept != i {
+                found.swap(kept, i);
+            }
             prios.push(p);
             kept += 1;
         }
@@ -452,18 +465,27 @@ impl Engine {
     }
 }
 
+thread_local! {
+    /// [`Engine::detect`]'s priorities buffer, reused across texts (one allocation less per
+    /// text with findings).
+    static PRIOS: std::cell::Cell<Vec<Priority>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// A priorities buffer that grew past this many entries is freed, not kept.
+const KEEP_PRIOS: usize = 4096;
+
 /// Step 4: merges `found` (non-empty findings, `prios` their priorities), then maps the
 /// survivors back onto the original text when it was normalised.
 fn finish(
     mut found: Vec<Finding>,
-    prios: Vec<Priority>,
+    prios: &[Priority],
     norm: Option<&normalize::NormText>,
 ) -> Vec<Finding> {
     let mut out = if disjoint(&mut found) {
         // Nothing overlaps (the usual case): the merge would keep every finding.
         found
     } else {
-        merge_ranked(found.into_iter().zip(prios).collect())
+        merge_ranked(found.into_iter().zip(prios.iter().copied()).collect())
     };
     if let Some(n) = norm {
         for f in &mut out {
@@ -964,7 +986,7 @@ mod tests {
                     .map(|f| Priority::from_detector_name(&f.detector))
                     .collect();
                 let want = merge_ranked(fs.iter().cloned().zip(prios.clone()).collect());
-                prop_assert_eq!(finish(fs, prios, None), want);
+                prop_assert_eq!(finish(fs, &prios, None), want);
                 Ok(())
             })
             .unwrap();
