@@ -514,16 +514,15 @@ impl RegexDetector {
 
     /// The scan loop: calls `emit` for every accepted candidate, left to right.
     fn scan_text(&self, text: &str, mut emit: impl FnMut(Candidate)) {
-        // The probe's answer for `best_at`, allocated at the first match and reused across
-        // the matches of the text: most texts have none.
+        // The probe's answer for `best_at`, allocated at the first probe and reused across
+        // the matches of the text: most texts have no match, most matches no probe.
         let mut set: Option<PatternSet> = None;
         let mut at = 0;
         while at < text.len() {
             let Some(m) = self.scan.search(&Input::new(text).range(at..)) else {
                 break;
             };
-            let set = set.get_or_insert_with(|| PatternSet::new(self.pattern_rule.len()));
-            match self.best_at(text, m.start(), m.pattern(), m.end(), set) {
+            match self.best_at(text, m.start(), m.pattern(), m.end(), &mut set) {
                 Some(c) => {
                     emit(c);
                     at = c.end.max(m.start() + 1);
@@ -546,7 +545,7 @@ impl RegexDetector {
         start: usize,
         first: PatternID,
         first_end: usize,
-        set: &mut PatternSet,
+        set: &mut Option<PatternSet>,
     ) -> Option<Candidate> {
         let mut best: Option<Candidate> = None;
         let mut consider = |pid: PatternID, end: usize| {
@@ -584,6 +583,7 @@ impl RegexDetector {
             }
             return best;
         }
+        let set = set.get_or_insert_with(|| PatternSet::new(self.pattern_rule.len()));
         set.clear();
         let anchored = Input::new(text)
             .range(start..)
