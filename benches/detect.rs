@@ -22,8 +22,12 @@
 //!   the dictionary;
 //! * `detect/regex_then_dictionary_100k`: the two detectors, each over all lines in turn, no
 //!   engine: what the stage would cost if neither evicted the other's tables from the cache;
+//! * `detect/regex_and_dictionary_per_line`: both detectors on each line in turn, no engine
+//!   (the stage minus this is the engine's own work);
 //! * `detect/regex_plus_dictionary_100k_2kb_messages`: the stage over the same text cut into
-//!   ~2 KB messages (a chat prompt) instead of lines.
+//!   ~2 KB messages (a chat prompt) instead of lines;
+//! * `detect/regex_2kb_messages`, `detect/dictionary_100k_2kb_messages`: each detector alone
+//!   on those messages (against the line benches: what the per-text work costs).
 //!
 //! Before the measurements, the cold first pass over the text (a freshly built engine: lazy
 //! automata start empty) and the build times are printed to stderr.
@@ -549,6 +553,20 @@ fn benches(c: &mut Criterion) {
     g.bench_function("regex_then_dictionary_100k", |b| {
         b.iter(|| run_detector(&*regex, &lines, &mut buf) + run_detector(&*dict, &lines, &mut buf))
     });
+    // Both detectors on each line in turn into one buffer, no engine: the stage minus this is
+    // the engine's own work; this minus `regex_then_dictionary_100k` is the cache interference.
+    g.bench_function("regex_and_dictionary_per_line", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for l in &lines {
+                buf.clear();
+                regex.detect(black_box(l), &mut buf).unwrap();
+                dict.detect(black_box(l), &mut buf).unwrap();
+                n += buf.len();
+            }
+            n
+        })
+    });
     g.bench_function("regex_plus_dictionary_100k", |b| {
         b.iter(|| run_engine(&stage, &lines))
     });
@@ -559,6 +577,14 @@ fn benches(c: &mut Criterion) {
     let prompt_refs: Vec<&str> = prompts.iter().map(String::as_str).collect();
     g.bench_function("regex_plus_dictionary_100k_2kb_messages", |b| {
         b.iter(|| run_engine(&stage, &prompt_refs))
+    });
+    // Each detector alone on the ~2 KB messages: against `regex` and `dictionary_100k`, what
+    // the per-text work costs.
+    g.bench_function("regex_2kb_messages", |b| {
+        b.iter(|| run_detector(&*regex, &prompt_refs, &mut buf))
+    });
+    g.bench_function("dictionary_100k_2kb_messages", |b| {
+        b.iter(|| run_detector(&*dict, &prompt_refs, &mut buf))
     });
     g.finish();
 }

@@ -17,7 +17,9 @@
 //! * `floor`: one pattern that never matches, prefilter off: a bare lazy-DFA pass;
 //! * `all but the N patterns at >= 0.9 x floor`: the set without the patterns that have no
 //!   usable prefilter alone, as one regex: what rewriting those would buy;
-//! * each pattern alone, slowest first.
+//! * each pattern alone, slowest first;
+//! * with `GARIM_LEAVE_ONE_OUT=1`, for each rule the set without it: what the rule adds to
+//!   the set's states (its saving), largest first.
 //!
 //! Text: `GARIM_BENCH_TEXT` or `target/bench-text.txt` (`python3 scripts/make_bench_text.py`).
 //! Run: `taskset -c 0 cargo bench --bench rule_costs [-- PACK.toml ...]`. Without `--bench`
@@ -189,5 +191,28 @@ fn report(text: &str, passes: usize, path: &str, measuring: bool) {
     for (t, n, id, p) in rows {
         let head: String = p.chars().take(48).collect();
         println!("{:8.3}  {:5.2}x  {n:6}  {id}  {head}", t / mb, t / floor);
+    }
+    if measuring && std::env::var_os("GARIM_LEAVE_ONE_OUT").is_some() {
+        leave_one_out(&pats, &lines, passes, mb, t_all);
+    }
+}
+
+/// For each rule, the set without that rule's patterns as one regex: what the rule costs
+/// the set (its states multiply with the others', so this is not its cost alone), largest
+/// saving first.
+fn leave_one_out(pats: &[(&str, &str)], lines: &[&str], passes: usize, mb: f64, t_all: f64) {
+    let mut ids: Vec<&str> = pats.iter().map(|&(id, _)| id).collect();
+    ids.dedup();
+    let mut rows: Vec<(f64, &str)> = ids
+        .iter()
+        .map(|&id| {
+            let rest: Vec<&str> = pats.iter().filter(|p| p.0 != id).map(|p| p.1).collect();
+            (time(&build(&rest, true), lines, passes).0, id)
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+    println!("leave one rule out (ms per MB of the set without it; saving against all patterns):");
+    for (t, id) in rows {
+        println!("{:8.3}  {:+6.3}  {id}", t / mb, (t - t_all) / mb);
     }
 }

@@ -21,6 +21,7 @@ pub mod ner;
 pub mod normalize;
 pub mod regex;
 pub mod reload;
+mod split_scan;
 pub mod validate;
 
 use std::borrow::Cow;

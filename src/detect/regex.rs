@@ -323,6 +323,9 @@ pub struct RegexDetector {
     rivals: Vec<Rivals>,
     /// Detector names (`regex:<id>`) of rules with a validator: their findings passed it.
     validated_names: HashSet<&'static str>,
+    /// The unanchored search of `scan`, two halves of the text at a time
+    /// ([`super::split_scan`]); `None` where its lazy DFAs cannot be built.
+    split: Option<super::split_scan::SplitScan>,
 }
 
 impl fmt::Debug for RegexDetector {
@@ -402,7 +405,9 @@ impl RegexDetector {
             .filter(|r: &&Rule| r.validator.is_some())
             .map(|r| r.detector)
             .collect();
+        let split = super::split_scan::SplitScan::new(&patterns, LAZY_DFA_CACHE_BYTES);
         Ok(RegexDetector {
+            split,
             validated_names,
             rules,
             pattern_rule,
@@ -519,7 +524,7 @@ impl RegexDetector {
         let mut set: Option<PatternSet> = None;
         let mut at = 0;
         while at < text.len() {
-            let Some(m) = self.scan.search(&Input::new(text).range(at..)) else {
+            let Some(m) = self.next_match(text, at) else {
                 break;
             };
             match self.best_at(text, m.start(), m.pattern(), m.end(), &mut set) {
@@ -536,6 +541,15 @@ impl RegexDetector {
                 at += 1;
             }
         }
+    }
+
+    /// The leftmost-first match of `scan` in `text[at..]`: by the split scan where it can
+    /// answer, else by `scan` itself (the same match).
+    fn next_match(&self, text: &str, at: usize) -> Option<regex_automata::Match> {
+        if let Some(Ok(m)) = self.split.as_ref().map(|s| s.find(text, at)) {
+            return m;
+        }
+        self.scan.search(&Input::new(text).range(at..))
     }
 
     /// Every pattern matching at `start`, validated; the best one.
@@ -1592,6 +1606,58 @@ Contact us via the website; call center hours 9-18. The sk-learn library, xoxo h
         }
     }
 
+    /// The rule examples and the lines of the corpus.
+    fn examples_and_corpus(d: &RegexDetector) -> Vec<String> {
+        let mut texts = Vec::new();
+        for r in &d.rules {
+            for ex in r.examples.matches.iter().chain(&r.examples.no_match) {
+                texts.push(strip_markers(ex).map_or_else(|| ex.clone(), |(t, _)| t));
+            }
+        }
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus");
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let body = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            texts.extend(body.lines().map(str::to_owned));
+            // Whole files too: long texts with many matches, split far from any line.
+            texts.push(body);
+        }
+        texts
+    }
+
+    /// `d`'s split scan against its meta regex at every char boundary of `text`; the number
+    /// of places the split scan answered (it may send a place to the meta regex).
+    fn assert_split_scan_holds(d: &RegexDetector, text: &str) -> usize {
+        let split = d
+            .split
+            .as_ref()
+            .expect("the built-in patterns build lazy DFAs");
+        let mut answered = 0;
+        for at in (0..=text.len()).filter(|&i| text.is_char_boundary(i)) {
+            let want = d.scan.search(&Input::new(text).range(at..));
+            if let Ok(got) = split.find(text, at) {
+                answered += 1;
+                assert_eq!(got, want, "split scan vs meta regex from {at} in {text:?}");
+            }
+        }
+        answered
+    }
+
+    #[test]
+    fn split_scan_finds_what_the_meta_regex_finds() {
+        let d = builtin();
+        let (mut places, mut answered) = (0, 0);
+        for t in examples_and_corpus(d) {
+            places += t.char_indices().count() + 1;
+            answered += assert_split_scan_holds(d, &t);
+        }
+        // The fallback is for cache clears and engines giving up: never here.
+        assert_eq!(
+            answered, places,
+            "the split scan sent places to the meta regex"
+        );
+        assert!(places > 10_000, "only {places} places searched");
+    }
+
     #[test]
     fn rivals_are_read_off_the_other_patterns() {
         let d = |pats: &[&str]| {
@@ -1639,6 +1705,13 @@ Contact us via the website; call center hours 9-18. The sk-learn library, xoxo h
                 let mut careful = RegexDetector::builtin();
                 careful.rivals = vec![Rivals::default(); careful.rivals.len()];
                 prop_assert_eq!(scan(d, &text), scan(&careful, &text));
+            }
+
+            #[test]
+            fn split_scan_matches_the_meta_regex(
+                text in "(http://|www\\.|010-|[0-9a-fA-F가-힣 .:/@+()_=-]|password|sk-|AKIA|주민번호){0,60}"
+            ) {
+                assert_split_scan_holds(builtin(), &text);
             }
 
             #[test]
