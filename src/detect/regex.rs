@@ -522,9 +522,11 @@ impl RegexDetector {
         // The probe's answer for `best_at`, allocated at the first probe and reused across
         // the matches of the text: most texts have no match, most matches no probe.
         let mut set: Option<PatternSet> = None;
+        // The split scan's searches of this text share its cache and its work ahead.
+        let mut split = self.split.as_ref().map(|s| s.session(text));
         let mut at = 0;
         while at < text.len() {
-            let Some(m) = self.next_match(text, at) else {
+            let Some(m) = self.next_match(&mut split, text, at) else {
                 break;
             };
             match self.best_at(text, m.start(), m.pattern(), m.end(), &mut set) {
@@ -545,8 +547,13 @@ impl RegexDetector {
 
     /// The leftmost-first match of `scan` in `text[at..]`: by the split scan where it can
     /// answer, else by `scan` itself (the same match).
-    fn next_match(&self, text: &str, at: usize) -> Option<regex_automata::Match> {
-        if let Some(Ok(m)) = self.split.as_ref().map(|s| s.find(text, at)) {
+    fn next_match(
+        &self,
+        split: &mut Option<super::split_scan::Session<'_>>,
+        text: &str,
+        at: usize,
+    ) -> Option<regex_automata::Match> {
+        if let Some(Ok(m)) = split.as_mut().map(|s| s.find(at)) {
             return m;
         }
         self.scan.search(&Input::new(text).range(at..))
@@ -1632,11 +1639,46 @@ Contact us via the website; call center hours 9-18. The sk-learn library, xoxo h
             .as_ref()
             .expect("the built-in patterns build lazy DFAs");
         let mut answered = 0;
-        for at in (0..=text.len()).filter(|&i| text.is_char_boundary(i)) {
+        let places: Vec<usize> = (0..=text.len())
+            .filter(|&i| text.is_char_boundary(i))
+            .collect();
+        // A fresh session per place, one session for all places in order (each search takes
+        // up the second stream's work where the one before left it), and one session for the
+        // places the scan loop visits (after each match: its end, or its start + 1).
+        let mut walk = split.session(text);
+        for &at in &places {
             let want = d.scan.search(&Input::new(text).range(at..));
-            if let Ok(got) = split.find(text, at) {
+            if let Ok(got) = split.session(text).find(at) {
                 answered += 1;
                 assert_eq!(got, want, "split scan vs meta regex from {at} in {text:?}");
+            }
+            if let Ok(got) = walk.find(at) {
+                assert_eq!(
+                    got, want,
+                    "resumed split scan vs meta regex from {at} in {text:?}"
+                );
+            }
+        }
+        for step in [false, true] {
+            let mut scan = split.session(text);
+            let mut at = 0;
+            while at <= text.len() {
+                let want = d.scan.search(&Input::new(text).range(at..));
+                if let Ok(got) = scan.find(at) {
+                    assert_eq!(
+                        got, want,
+                        "split scan loop vs meta regex from {at} in {text:?}"
+                    );
+                }
+                let Some(m) = want else { break };
+                at = if step {
+                    m.start() + 1
+                } else {
+                    m.end().max(m.start() + 1)
+                };
+                while at < text.len() && !text.is_char_boundary(at) {
+                    at += 1;
+                }
             }
         }
         answered
