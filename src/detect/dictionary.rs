@@ -565,10 +565,10 @@ impl Matcher {
         buf.clear();
         buf.reserve(PAD_BEFORE + text.len() + PAD_AFTER);
         buf.extend_from_slice(&[0; PAD_BEFORE]);
+        buf.extend_from_slice(text.as_bytes());
         if self.fold {
-            buf.extend(text.bytes().map(|b| b.to_ascii_lowercase()));
-        } else {
-            buf.extend_from_slice(text.as_bytes());
+            // In place over the copy: a vectorised loop (a mapped `extend` was not).
+            buf[PAD_BEFORE..].make_ascii_lowercase();
         }
         buf.extend_from_slice(&[0; PAD_AFTER]);
     }
@@ -1292,6 +1292,27 @@ mod tests {
         d.detect("Lee LEE", &mut out).unwrap();
         let got: Vec<_> = out.iter().map(|f| (f.start, f.label)).collect();
         assert_eq!(got, vec![(0, Label::Person), (4, Label::Organization)]);
+    }
+
+    #[test]
+    fn priority_is_what_the_finding_names_say() {
+        let d = deny(&[
+            list("staff", Label::Person, ListKind::Deny, false, &["김민준"]),
+            list(
+                "code-names",
+                Label::Organization,
+                ListKind::Deny,
+                true,
+                &["Blue Falcon"],
+            ),
+        ]);
+        let mut found = Vec::new();
+        d.detect("김민준 님, blue falcon 건", &mut found).unwrap();
+        assert_eq!(found.len(), 2, "{found:?}");
+        for f in &found {
+            assert_eq!(d.priority(f), Priority::from_detector_name(&f.detector));
+            assert_eq!(d.priority(f), Priority::Dictionary);
+        }
     }
 
     #[test]
