@@ -322,8 +322,9 @@ pub struct RegexDetector {
     /// the literal it begins with ([`rivals`]); where they are known, the probe is skipped.
     rivals: Vec<Rivals>,
     /// Detector names (`regex:<id>`) of rules with a validator: their findings passed it.
-    /// Hashed with [`NameHasher`]: looked up for every finding ([`Detector::priority`]).
-    validated_names: HashSet<&'static str, std::hash::BuildHasherDefault<NameHasher>>,
+    /// Looked up for every finding ([`Detector::priority`]): hashed with FNV-1a (the names
+    /// are the rules' own, not text; SipHash was a visible part of the engine's work).
+    validated_names: HashSet<&'static str, std::hash::BuildHasherDefault<super::korean_name::Fnv>>,
     /// The unanchored search of `scan`, two halves of the text at a time
     /// ([`super::split_scan`]); `None` where its lazy DFAs cannot be built.
     split: Option<super::split_scan::SplitScan>,
@@ -704,30 +705,6 @@ impl Detector for RegexDetector {
         } else {
             Priority::from_detector_name(&finding.detector)
         }
-    }
-}
-
-/// FNV-1a, for the few dozen detector names of [`RegexDetector::validated_names`]: the
-/// names are the rules' own (operator data, not text), and SipHash was a visible part of
-/// the engine's per-finding work.
-#[derive(Default)]
-struct NameHasher(u64);
-
-impl std::hash::Hasher for NameHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
     }
 }
 

@@ -210,7 +210,7 @@ impl Session<'_> {
             let usable = self
                 .ahead
                 .as_ref()
-                .is_some_and(|r| r.clears == clears && (pos < r.mid || pos < r.mid + r.done));
+                .is_some_and(|r| r.clears == clears && pos < r.mid + r.done);
             if !usable {
                 self.ahead = None;
                 if len - pos < SPLIT_BYTES {
@@ -302,14 +302,7 @@ impl Session<'_> {
                 // The first stream alone up to `mid`: the second stopped, or is further on.
                 while pos < r.mid {
                     let x = hay[pos];
-                    let n = known(
-                        dfa,
-                        cache,
-                        sid,
-                        dfa.next_state_untagged(cache, sid, x),
-                        x,
-                        clears,
-                    )?;
+                    let n = step(dfa, cache, sid, x, clears)?;
                     if n.is_tagged() {
                         return alone(dfa, cache, hay, n, pos + 1);
                     }
@@ -322,14 +315,7 @@ impl Session<'_> {
             // first goes on from where the second stopped.
             while pos < r.mid + r.done {
                 let y = hay[pos];
-                let n = known(
-                    dfa,
-                    cache,
-                    sid,
-                    dfa.next_state_untagged(cache, sid, y),
-                    y,
-                    clears,
-                )?;
+                let n = step(dfa, cache, sid, y, clears)?;
                 if n.is_tagged() {
                     return alone(dfa, cache, hay, n, pos + 1);
                 }
@@ -347,6 +333,26 @@ impl Session<'_> {
             // The second stream's work is used up: split what is left afresh.
         }
     }
+}
+
+/// The transition from `sid` on `b`, computed when not yet known; fails when that cleared
+/// the cache (`clears` was the count before).
+#[inline(always)]
+fn step(
+    dfa: &DFA,
+    cache: &mut Cache,
+    sid: LazyStateID,
+    b: u8,
+    clears: usize,
+) -> Result<LazyStateID, Fallback> {
+    known(
+        dfa,
+        cache,
+        sid,
+        dfa.next_state_untagged(cache, sid, b),
+        b,
+        clears,
+    )
 }
 
 /// `next` (the untagged-path transition from `sid` on `b`) made known: computed when it was
