@@ -630,7 +630,6 @@ impl Matcher {
 
     /// [`Matcher::for_each`] over `padded` (see [`Matcher::pad_into`]).
     fn scan(&self, text: &str, padded: &[u8], mut f: impl FnMut(usize, usize, u32)) {
-        let hay = &padded[PAD_BEFORE..padded.len() - PAD_AFTER];
         let mut pos = 0;
         while let Some(p) = self.next_candidate(padded, pos) {
             match self.longest_at(text, padded, p) {

@@ -206,6 +206,11 @@ impl Session<'_> {
             self.ahead = None;
             clears = cache.clear_count();
         }
+        if sid.is_tagged() {
+            // Start states are not tagged without a prefilter; the unchecked steps below
+            // need untagged ids, so stay exact (and safe) if one is.
+            return Err(Fallback);
+        }
         loop {
             let usable = self
                 .ahead
@@ -252,8 +257,17 @@ impl Session<'_> {
                     let (a, b) = (&hay[pos..pos + n], &hay[r.mid + r.done..r.mid + r.done + n]);
                     let (bs, base) = (&mut st[r.done..r.done + n], pos);
                     for i in 0..n {
-                        let na = dfa.next_state_untagged(cache, sid, a[i]);
-                        let nb = dfa.next_state_untagged(cache, r.sb, b[i]);
+                        // SAFETY: `sid` and `r.sb` are untagged (checked when they were set:
+                        // the start states above, `na`/`nb` here, `step`'s results) and from
+                        // this cache since its last clear (a clear while they live ends the
+                        // search in `Fallback`; `r` is dropped when `clears` moved), which
+                        // is what the unchecked transition needs to stay in `trans`.
+                        let (na, nb) = unsafe {
+                            (
+                                dfa.next_state_untagged_unchecked(cache, sid, a[i]),
+                                dfa.next_state_untagged_unchecked(cache, r.sb, b[i]),
+                            )
+                        };
                         if !(na.is_tagged() | nb.is_tagged()) {
                             bs[i] = nb;
                             sid = na;
