@@ -335,18 +335,6 @@ impl Engine {
             .unwrap_or(self.default_threshold)
     }
 
-    /// The minimum score a finding of `label` from a detector of `priority` needs: the
-    /// label's own threshold when one is set; else NER findings need nothing more (each model
-    /// already held its spans to its manifest's thresholds, calibrated for that model) and all
-    /// others the default threshold.
-    fn threshold_for(&self, label: Label, priority: Priority) -> f32 {
-        match self.explicit_threshold(label) {
-            Some(t) => t,
-            None if priority == Priority::Ner => 0.0,
-            None => self.default_threshold,
-        }
-    }
-
     fn explicit_threshold(&self, label: Label) -> Option<f32> {
         self.thresholds
             .iter()
@@ -367,24 +355,24 @@ impl Engine {
             .map(|(t, n)| n.as_ref().map_or(t.as_str(), normalize::NormText::as_str))
             .collect();
         let mut found: Vec<Vec<Finding>> = vec![Vec::new(); texts.len()];
-        let mut prios: Vec<Vec<Priority>> = vec![Vec::new(); texts.len()];
+        let mut owners: Vec<Vec<u32>> = vec![Vec::new(); texts.len()];
         let mut from = vec![0; texts.len()];
-        for d in &self.detectors {
+        for (di, d) in self.detectors.iter().enumerate() {
             for (f, found) in from.iter_mut().zip(&found) {
                 *f = found.len();
             }
             d.detect_many(&scanned, &mut found)?;
-            for (((found, prios), text), &from) in
-                found.iter_mut().zip(&mut prios).zip(&scanned).zip(&from)
+            for (((found, owners), text), &from) in
+                found.iter_mut().zip(&mut owners).zip(&scanned).zip(&from)
             {
-                self.rank_tail(d.as_ref(), text, found, from, prios)?;
+                self.rank_tail(di, text, found, from, owners)?;
             }
         }
         Ok(found
             .into_iter()
-            .zip(prios)
+            .zip(owners)
             .zip(&norms)
-            .map(|((f, p), n)| finish(f, &p, n.as_ref()))
+            .map(|((f, o), n)| finish(f, |fs| self.priorities(fs, &o), n.as_ref()))
             .collect())
     }
 
@@ -393,20 +381,20 @@ impl Engine {
     pub fn detect(&self, text: &str) -> Result<Vec<Finding>, DetectError> {
         let norm = self.normalized(text);
         let scanned = norm.as_ref().map_or(text, normalize::NormText::as_str);
-        // Every detector appends to `found`; `prios` holds the priority of each finding
-        // kept. Most texts have no findings: then nothing is allocated.
-        // `prios` is this thread's buffer, taken and put back (a nested call gets a new one).
+        // Every detector appends to `found`; `owners` holds the index of the detector of
+        // each finding kept. Most texts have no findings: then nothing is allocated.
+        // `owners` is this thread's buffer, taken and put back (a nested call gets a new one).
         let mut found: Vec<Finding> = Vec::new();
-        let mut prios: Vec<Priority> = PRIOS.take();
-        prios.clear();
-        let ranked = self.detectors.iter().try_for_each(|d| {
+        let mut owners: Vec<u32> = OWNERS.take();
+        owners.clear();
+        let ranked = self.detectors.iter().enumerate().try_for_each(|(di, d)| {
             let from = found.len();
             d.detect(scanned, &mut found)?;
-            self.rank_tail(d.as_ref(), scanned, &mut found, from, &mut prios)
+            self.rank_tail(di, scanned, &mut found, from, &mut owners)
         });
-        let out = ranked.map(|()| finish(found, &prios, norm.as_ref()));
-        if prios.capacity() <= KEEP_PRIOS {
-            PRIOS.set(prios);
+        let out = ranked.map(|()| finish(found, |fs| self.priorities(fs, &owners), norm.as_ref()));
+        if owners.capacity() <= KEEP_OWNERS {
+            OWNERS.set(owners);
         }
         out
     }
@@ -420,18 +408,23 @@ impl Engine {
         }
     }
 
-    /// Step 3: of `d`'s findings `found[from..]` (over `scanned`), keeps in place those that
-    /// reach their label's threshold and pushes their priorities to `prios` (one per kept
-    /// finding of `found`). A span that is not one of `scanned` fails the text.
+    /// Step 3: of the findings `found[from..]` (over `scanned`) of detector `di`, keeps in
+    /// place those that reach their label's threshold and pushes `di` to `owners` (one per
+    /// kept finding of `found`). A span that is not one of `scanned` fails the text.
+    ///
+    /// A finding's [`Priority`] is asked of its detector only where it decides something:
+    /// here when the score is below the default threshold (NER findings need none), and in
+    /// [`finish`] when findings overlap. Most findings never need it.
     fn rank_tail(
         &self,
-        d: &dyn Detector,
+        di: usize,
         scanned: &str,
         found: &mut Vec<Finding>,
         from: usize,
-        prios: &mut Vec<Priority>,
+        owners: &mut Vec<u32>,
     ) -> Result<(), DetectError> {
-        debug_assert_eq!(prios.len(), from);
+        debug_assert_eq!(owners.len(), from);
+        let d = self.detectors[di].as_ref();
         let mut kept = from;
         for i in from..found.len() {
             let f = &found[i];
@@ -451,42 +444,64 @@ impl Engine {
                     ),
                 });
             }
-            let p = d.priority(f);
-            if f.is_empty() || f.score < self.threshold_for(f.label, p) {
+            // The minimum score is the label's own threshold when one is set; else NER
+            // findings need nothing more (each model already held its spans to its
+            // manifest's thresholds, calibrated for that model) and all others the default
+            // threshold. The priority is asked only when the score is below the default.
+            let below = match self.explicit_threshold(f.label) {
+                Some(t) => f.score < t,
+                None => {
+                    f.score < self.default_threshold
+                        && (f.score < 0.0 || d.priority(f) != Priority::Ner)
+                }
+            };
+            if f.is_empty() || below {
                 continue;
             }
             if kept != i {
                 found.swap(kept, i);
             }
-            prios.push(p);
+            owners.push(di as u32);
             kept += 1;
         }
         found.truncate(kept);
         Ok(())
     }
+
+    /// The priority of each of `found`, asked of its detector (`owners`, one per finding).
+    fn priorities(&self, found: &[Finding], owners: &[u32]) -> Vec<Priority> {
+        debug_assert_eq!(found.len(), owners.len());
+        found
+            .iter()
+            .zip(owners)
+            .map(|(f, &di)| self.detectors[di as usize].priority(f))
+            .collect()
+    }
 }
 
 thread_local! {
-    /// [`Engine::detect`]'s priorities buffer, reused across texts (one allocation less per
+    /// [`Engine::detect`]'s owners buffer, reused across texts (one allocation less per
     /// text with findings).
-    static PRIOS: std::cell::Cell<Vec<Priority>> = const { std::cell::Cell::new(Vec::new()) };
+    static OWNERS: std::cell::Cell<Vec<u32>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// A priorities buffer that grew past this many entries is freed, not kept.
-const KEEP_PRIOS: usize = 4096;
+/// An owners buffer that grew past this many entries is freed, not kept.
+const KEEP_OWNERS: usize = 4096;
 
-/// Step 4: merges `found` (non-empty findings, `prios` their priorities), then maps the
-/// survivors back onto the original text when it was normalised.
+/// Step 4: merges `found` (non-empty findings; `prios` gives their priorities, in their
+/// order, and is called only when some overlap), then maps the survivors back onto the
+/// original text when it was normalised.
 fn finish(
     mut found: Vec<Finding>,
-    prios: &[Priority],
+    prios: impl FnOnce(&[Finding]) -> Vec<Priority>,
     norm: Option<&normalize::NormText>,
 ) -> Vec<Finding> {
     let mut out = if disjoint(&mut found) {
         // Nothing overlaps (the usual case): the merge would keep every finding.
         found
     } else {
-        merge_ranked(found.into_iter().zip(prios.iter().copied()).collect())
+        let p = prios(&found);
+        merge_ranked(found.into_iter().zip(p).collect())
     };
     if let Some(n) = norm {
         for f in &mut out {
@@ -1004,7 +1019,7 @@ mod tests {
                         .map(|f| Priority::from_detector_name(&f.detector))
                         .collect();
                     let want = merge_ranked(fs.iter().cloned().zip(prios.clone()).collect());
-                    prop_assert_eq!(finish(fs, &prios, None), want);
+                    prop_assert_eq!(finish(fs, |_| prios, None), want);
                     Ok(())
                 })
                 .unwrap();
