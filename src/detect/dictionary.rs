@@ -413,9 +413,14 @@ impl Matcher {
                 } else {
                     t.as_bytes()
                 };
+                // A case-sensitive term without ASCII letters needs no exact check: folding
+                // changes only letters, so where its key matches the folded text, the text
+                // holds the term itself (Korean names, numbers: no lookup of the entry and
+                // its copy of the term, two cache misses, at each of their matches).
+                let exact = mixed && !ci && t.bytes().any(|b| b.is_ascii_alphabetic());
                 let entry = Entry {
                     list,
-                    exact: (mixed && !ci).then(|| t.as_str().into()),
+                    exact: exact.then(|| t.as_str().into()),
                 };
                 match m.slot_of(key) {
                     Some(si) => {
