@@ -712,24 +712,44 @@ impl Detector for RegexDetector {
 /// the match begins with; see [`rivals`]. Empty (`by_len` empty) when nothing is known.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Rivals {
-    /// Literal prefixes grouped by length, each group sorted by literal (binary search: the
-    /// URL rule has 48 of them), with the patterns that may match at a place beginning so.
-    by_len: Vec<(usize, Vec<LiteralRivals>)>,
+    /// Literal prefixes grouped by length (binary search: the URL rule has 48 of them), with
+    /// the patterns that may match at a place beginning so.
+    by_len: Vec<LenGroup>,
+}
+
+/// The literal prefixes of one length, sorted by literal.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct LenGroup {
+    len: usize,
+    /// For literals of up to eight bytes, each one as a big-endian word (the same order as
+    /// the bytes): the search compares words, not slices through `memcmp`. Empty otherwise.
+    words: Vec<u64>,
+    lits: Vec<LiteralRivals>,
 }
 
 /// A literal prefix and the patterns that may match at a place beginning with it.
 type LiteralRivals = (Vec<u8>, Vec<PatternID>);
 
+/// `b` (at most eight bytes) as a big-endian word, zero-padded on the right.
+fn be_word(b: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w[..b.len()].copy_from_slice(b);
+    u64::from_be_bytes(w)
+}
+
 impl Rivals {
     /// The patterns other than this one that may match at the start of `rest` (where a match
     /// of this one begins), in pattern order; `None` when not known (run the probe).
     fn at(&self, rest: &[u8]) -> Option<&[PatternID]> {
-        self.by_len.iter().find_map(|(n, lits)| {
-            let head = rest.get(..*n)?;
-            let i = lits
-                .binary_search_by(|(l, _)| l.as_slice().cmp(head))
-                .ok()?;
-            Some(lits[i].1.as_slice())
+        self.by_len.iter().find_map(|g| {
+            let head = rest.get(..g.len)?;
+            let i = if g.words.is_empty() {
+                g.lits.binary_search_by(|(l, _)| l.as_slice().cmp(head))
+            } else {
+                g.words.binary_search(&be_word(head))
+            }
+            .ok()?;
+            Some(g.lits[i].1.as_slice())
         })
     }
 }
@@ -836,12 +856,19 @@ fn rivals(patterns: &[String]) -> Vec<Rivals> {
                     .push((lit.to_vec(), found));
             }
         }
-        for group in by_len.values_mut() {
-            group.sort_unstable();
-        }
-        out.push(Rivals {
-            by_len: by_len.into_iter().collect(),
-        });
+        let by_len = by_len
+            .into_iter()
+            .map(|(len, mut lits)| {
+                lits.sort_unstable();
+                let words = if len <= 8 {
+                    lits.iter().map(|(l, _)| be_word(l)).collect()
+                } else {
+                    Vec::new()
+                };
+                LenGroup { len, words, lits }
+            })
+            .collect();
+        out.push(Rivals { by_len });
     }
     out
 }
