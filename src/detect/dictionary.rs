@@ -641,14 +641,7 @@ impl Matcher {
                 // SAFETY: AVX2 is present.
                 return unsafe { self.scan_avx2(text, padded, f) };
             }
-            let aob = self.ascii_other_begins;
-            self.candidates::<16>(
-                padded,
-                0,
-                // SAFETY: SSE2 is part of the x86-64 baseline.
-                |h, at| unsafe { simd::starts16(h, at, aob) },
-                |p| self.visit(text, padded, p, &mut f),
-            )
+            self.each_candidate_sse2(padded, 0, |p| self.visit(text, padded, p, &mut f))
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
@@ -659,8 +652,8 @@ impl Matcher {
         }
     }
 
-    /// [`Matcher::scan`] with the AVX2 candidate scan inlined (one feature check per text,
-    /// not one call per candidate).
+    /// [`Matcher::scan`] compiled with AVX2, the visits included (one feature check per
+    /// text, not one call per candidate; a visitor made outside it was not inlined).
     ///
     /// # Safety
     ///
@@ -668,14 +661,8 @@ impl Matcher {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn scan_avx2(&self, text: &str, padded: &[u8], mut f: impl FnMut(usize, usize, u32)) {
-        let aob = self.ascii_other_begins;
-        self.candidates::<32>(
-            padded,
-            0,
-            // SAFETY: this function's caller guarantees AVX2.
-            |h, at| unsafe { simd::starts32(h, at, aob) },
-            |p| self.visit(text, padded, p, &mut f),
-        )
+        // SAFETY: this function's caller guarantees AVX2.
+        unsafe { self.each_candidate_avx2(padded, 0, |p| self.visit(text, padded, p, &mut f)) }
     }
 
     /// The scan's step at candidate `p`: reports the longest acceptable match there, if any,
@@ -822,9 +809,9 @@ impl Matcher {
         {
             if std::arch::is_x86_feature_detected!("avx2") {
                 // SAFETY: AVX2 is present.
-                return unsafe { self.next_candidate_avx2(padded, from) };
+                return first_candidate(|v| unsafe { self.each_candidate_avx2(padded, from, v) });
             }
-            self.next_candidate_sse2(padded, from)
+            first_candidate(|v| self.each_candidate_sse2(padded, from, v))
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
@@ -834,48 +821,43 @@ impl Matcher {
         }
     }
 
-    /// [`Matcher::next_candidate`] sixteen bytes at a time.
-    #[cfg(all(test, target_arch = "x86_64"))]
-    #[inline]
-    fn next_candidate_sse2(&self, padded: &[u8], from: usize) -> Option<usize> {
+    /// [`Matcher::candidates`] sixteen bytes at a time.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn each_candidate_sse2(&self, padded: &[u8], from: usize, visit: impl FnMut(usize) -> usize) {
         let aob = self.ascii_other_begins;
-        let mut first = None;
+        // SAFETY: SSE2 is part of the x86-64 baseline.
         self.candidates::<16>(
             padded,
             from,
-            // SAFETY: SSE2 is part of the x86-64 baseline.
             |h, at| unsafe { simd::starts16(h, at, aob) },
-            |p| {
-                first = Some(p);
-                usize::MAX
-            },
-        );
-        first
+            visit,
+        )
     }
 
-    /// [`Matcher::next_candidate`] thirty-two bytes at a time: ~4% fewer instructions for
-    /// the stage than sixteen (the classification is a fixed cost per chunk).
+    /// [`Matcher::candidates`] thirty-two bytes at a time: ~4% fewer instructions for the
+    /// stage than sixteen (the classification is a fixed cost per chunk).
     ///
     /// # Safety
     ///
     /// The CPU has AVX2.
-    #[cfg(all(test, target_arch = "x86_64"))]
+    #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     #[inline]
-    unsafe fn next_candidate_avx2(&self, padded: &[u8], from: usize) -> Option<usize> {
+    unsafe fn each_candidate_avx2(
+        &self,
+        padded: &[u8],
+        from: usize,
+        visit: impl FnMut(usize) -> usize,
+    ) {
         let aob = self.ascii_other_begins;
-        let mut first = None;
+        // SAFETY: this function's caller guarantees AVX2.
         self.candidates::<32>(
             padded,
             from,
-            // SAFETY: this function's caller guarantees AVX2.
             |h, at| unsafe { simd::starts32(h, at, aob) },
-            |p| {
-                first = Some(p);
-                usize::MAX
-            },
-        );
-        first
+            visit,
+        )
     }
 
     /// The candidate scan over chunks of `W` places classified by `starts` (see
@@ -1075,6 +1057,17 @@ mod simd {
         _mm256_andnot_si256,
         _mm256_movemask_epi8
     );
+}
+
+/// The first place a candidate scan (`each`, given the visitor) visits.
+#[cfg(all(test, target_arch = "x86_64"))]
+fn first_candidate(each: impl FnOnce(&mut dyn FnMut(usize) -> usize)) -> Option<usize> {
+    let mut first = None;
+    each(&mut |p| {
+        first = Some(p);
+        usize::MAX
+    });
+    first
 }
 
 fn is_word_byte(b: u8) -> bool {
@@ -1797,10 +1790,12 @@ mod tests {
                 // Both widths, whichever `next_candidate` picks on this CPU.
                 #[cfg(target_arch = "x86_64")]
                 {
-                    proptest::prop_assert_eq!(m.next_candidate_sse2(&padded, from), want);
+                    let sse2 = first_candidate(|v| m.each_candidate_sse2(&padded, from, v));
+                    proptest::prop_assert_eq!(sse2, want);
                     if std::arch::is_x86_feature_detected!("avx2") {
                         // SAFETY: AVX2 is present.
-                        let got = unsafe { m.next_candidate_avx2(&padded, from) };
+                        let got =
+                            first_candidate(|v| unsafe { m.each_candidate_avx2(&padded, from, v) });
                         proptest::prop_assert_eq!(got, want);
                     }
                 }
